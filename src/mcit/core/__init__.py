@@ -1,0 +1,1 @@
+"""Pieces every layer may use: user-facing errors, typed configuration, atomic files."""
