@@ -1,0 +1,1 @@
+"""The built-in benchmark: procedurally generated vision-language tasks that run offline."""

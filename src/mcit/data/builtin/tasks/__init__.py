@@ -1,0 +1,1 @@
+"""The eight tasks of the built-in stream, one file each."""

@@ -1,0 +1,33 @@
+"""Grounding a referring expression with a box (mirrors RefCOCO), scored by IoU ≥ 0.5."""
+
+from __future__ import annotations
+
+import random
+
+from mcit.data.builtin.scene import format_box, random_scene, render_scene
+from mcit.data.builtin.spec import Sample, TaskSpec
+
+INSTRUCTIONS = (
+    "Give the bounding box of the {name}.",
+    "Locate the {name}. Answer with a box [x1, y1, x2, y2].",
+)
+
+
+def make(rng: random.Random) -> Sample:
+    """2–4 distinct objects; the answer is the pixel box of the one named."""
+    objects = random_scene(rng, rng.randint(2, 4))
+    target = rng.choice(objects)
+    name = rng.choice((target.name, target.shape, f"{target.color} object"))
+    instruction = rng.choice(INSTRUCTIONS).format(name=name)
+    return Sample(render_scene(objects), instruction, (format_box(target.box),), {"objects": objects, "target": target})
+
+
+SPEC = TaskSpec(
+    name="ground",
+    metric="grounding",
+    mirrors="RefCOCO, RefCOCO+, RefCOCOg",
+    description="answer with the pixel box [x1, y1, x2, y2] of the named object in a 48×48 image",
+    chance="about 11 (the box of one fixed grid cell)",
+    max_new_tokens=12,
+    make=make,
+)

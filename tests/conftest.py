@@ -1,0 +1,32 @@
+"""Shared fixtures: an isolated data cache and small, fast run settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory) -> Path:
+    """Generated benchmark data goes to a per-session folder, not the user's cache."""
+    path = tmp_path_factory.mktemp("mcit-cache")
+    previous = os.environ.get("MCIT_CACHE")
+    os.environ["MCIT_CACHE"] = str(path)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    yield path
+    if previous is None:
+        os.environ.pop("MCIT_CACHE", None)
+    else:
+        os.environ["MCIT_CACHE"] = previous
+
+
+#: key=value overrides that make a built-in run take seconds: two small tasks, few steps.
+FAST = ["benchmark.train_size=48", "benchmark.test_size=8", "train.max_steps=3", "train.batch_size=8",
+        "eval.batch_size=8", "train.log_every=1"]
+
+
+@pytest.fixture(scope="session")
+def fast_overrides() -> list[str]:
+    return list(FAST)

@@ -1,0 +1,171 @@
+"""The built-in stream's generators: deterministic, and every answer true of its image."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from mcit.data.builtin import glyphs
+from mcit.data.builtin.scene import BACKGROUND, COLORS, IMAGE_SIZE, SHAPES, render_scene
+from mcit.data.builtin.streams import STREAMS, TASKS, generate, materialize
+from mcit.scoring import box_iou, parse_box
+
+N = 60
+
+
+def _pixels(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def _color_in_box(image, box, color) -> float:
+    """Share of the box's pixels that have exactly the colour (no blur)."""
+    x1, y1, x2, y2 = box
+    region = _pixels(image)[y1:y2 + 1, x1:x2 + 1]
+    return float(np.all(region == np.array(COLORS[color]), axis=-1).mean())
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_same_seed_same_data_other_seed_other_data(name):
+    first = generate(TASKS[name], 3, "train", 5)
+    again = generate(TASKS[name], 3, "train", 5)
+    other = generate(TASKS[name], 4, "train", 5)
+    assert [s.instruction for s in first] == [s.instruction for s in again]
+    assert [s.answers for s in first] == [s.answers for s in again]
+    assert all(np.array_equal(_pixels(a.image), _pixels(b.image)) for a, b in zip(first, again))
+    assert any(not np.array_equal(_pixels(a.image), _pixels(b.image)) for a, b in zip(first, other))
+
+
+def test_train_and_test_splits_differ():
+    train = generate(TASKS["vqa"], 0, "train", 20)
+    test = generate(TASKS["vqa"], 0, "test", 20)
+    assert [s.instruction for s in train] != [s.instruction for s in test]
+
+
+@pytest.mark.parametrize("name", ["vqa", "count", "ground", "choice", "caption"])
+def test_every_object_named_in_the_facts_is_drawn(name):
+    for sample in generate(TASKS[name], 0, "test", N):
+        for obj in sample.facts["objects"]:
+            assert _color_in_box(sample.image, obj.box, obj.color) > 0.2, (name, obj)
+        # and nothing else is drawn: pixels outside every box are background
+        mask = np.ones((IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
+        for obj in sample.facts["objects"]:
+            x1, y1, x2, y2 = obj.box
+            mask[y1:y2 + 1, x1:x2 + 1] = False
+        assert np.all(_pixels(sample.image)[mask] == np.array(BACKGROUND))
+
+
+def test_count_answers_match_the_drawn_objects():
+    for sample in generate(TASKS["count"], 0, "test", N):
+        objects = sample.facts["objects"]
+        question = sample.instruction
+        if question.startswith("How many objects are there"):
+            expected = len(objects)
+        elif question.startswith("Subtract all") and "objects. How many" in question:
+            color = question.split()[2]
+            expected = sum(o.color != color for o in objects)
+        elif question.startswith("Subtract all"):
+            plural = question.split()[2].rstrip(".")
+            expected = sum(o.shape + "s" != plural for o in objects)
+        else:
+            plural = question.split()[2]
+            expected = sum(o.shape + "s" == plural for o in objects)
+        assert sample.answers == (str(expected),), question
+
+
+def test_grounding_box_is_the_named_objects_box():
+    for sample in generate(TASKS["ground"], 0, "test", N):
+        target = sample.facts["target"]
+        box = parse_box(sample.answers[0])
+        assert box == tuple(float(v) for v in target.box)
+        assert _color_in_box(sample.image, target.box, target.color) > 0.3
+        # the name in the instruction picks out exactly this object
+        named = [o for o in sample.facts["objects"]
+                 if o.name in sample.instruction or f"the {o.shape}." in sample.instruction
+                 or f"the {o.shape}. " in sample.instruction or f"{o.color} object" in sample.instruction]
+        assert named == [target]
+
+
+def test_a_box_from_the_cell_alone_overlaps_enough():
+    """Boxes jitter by at most a pixel, so knowing the cell suffices for IoU >= 0.5."""
+    from mcit.data.builtin.scene import CELL, random_scene
+
+    rng = random.Random(0)
+    for _ in range(200):
+        for obj in random_scene(rng, 4):
+            cell_box = (obj.col * CELL + 2, obj.row * CELL + 2, obj.col * CELL + 13, obj.row * CELL + 13)
+            assert box_iou(cell_box, obj.box) >= 0.5
+
+
+def test_vqa_and_choice_answers_are_true_of_the_scene():
+    for sample in generate(TASKS["vqa"], 0, "test", N):
+        objects, question, answer = sample.facts["objects"], sample.instruction, sample.answers[0]
+        if question.startswith("What color is the "):
+            shape = question.removeprefix("What color is the ").rstrip("?")
+            assert [o.color for o in objects if o.shape == shape] == [answer]
+        elif question.startswith("What shape is the "):
+            color = question.split()[4]
+            assert [o.shape for o in objects if o.color == color] == [answer]
+        assert len(sample.answers) == 10
+    for sample in generate(TASKS["choice"], 0, "test", N):
+        options, key = sample.facts["options"], sample.answers[0]
+        assert options["ABCD".index(key)] == sample.facts["correct"]
+        assert f"({key}) {sample.facts['correct']}" in sample.instruction
+
+
+def test_unanswerable_is_answered_exactly_when_the_shape_is_absent():
+    answers = []
+    for sample in generate(TASKS["unanswerable"], 0, "test", N):
+        present = {o.shape for o in sample.facts["objects"]}
+        asked = sample.facts["asked"]
+        if asked in present:
+            assert sample.answers[0] == next(o.color for o in sample.facts["objects"] if o.shape == asked)
+        else:
+            assert sample.answers[0] == "unanswerable"
+        answers.append(sample.answers[0])
+    assert 0.3 < answers.count("unanswerable") / len(answers) < 0.7
+
+
+def test_reading_and_digits_answers():
+    for sample in generate(TASKS["ocr"], 0, "test", 20):
+        assert sample.answers == (sample.facts["word"],)
+        assert len(sample.facts["word"]) == glyphs.WORD_LENGTH
+        assert np.any(np.all(_pixels(sample.image) != np.array(BACKGROUND), axis=-1))
+    labels = []
+    for sample in generate(TASKS["digits"], 0, "test", 200):
+        index = sample.facts["digit_index"]
+        assert index % 2 == 0  # benchmark half only
+        assert sample.answers == (str(glyphs.digit_label(index)),)
+        labels.append(sample.answers[0])
+    assert len(set(labels)) == 10
+
+
+def test_caption_references_name_every_object():
+    for sample in generate(TASKS["caption"], 0, "test", N):
+        assert len(sample.answers) == 5
+        for reference in sample.answers:
+            for obj in sample.facts["objects"]:
+                assert obj.name in reference
+
+
+def test_rendered_scene_is_the_image_size():
+    assert render_scene([]).size == (IMAGE_SIZE, IMAGE_SIZE)
+    assert len(SHAPES) == 4
+
+
+def test_materialized_stream_loads_through_the_public_loader(tmp_path):
+    from mcit.data.public import load_benchmark_path
+
+    path = materialize("builtin", seed=0, train_size=6, test_size=4, root=tmp_path)
+    again = materialize("builtin", seed=0, train_size=6, test_size=4, root=tmp_path)
+    assert again == path
+    benchmark = load_benchmark_path(path)
+    assert benchmark.task_names == list(STREAMS["builtin"].order)
+    assert len(benchmark.tasks) == 8
+    for task in benchmark.tasks:
+        assert len(task.train) == 6 and len(task.test) == 4
+        assert task.metric == TASKS[task.name].metric
+        assert all(r.image.exists() for r in task.test)
+    vqa = benchmark.task("vqa")
+    assert len(vqa.test[0].answers) == 10
