@@ -1,0 +1,1 @@
+"""Vision-language models: loading, trainable parts, collation and generation."""

@@ -1,0 +1,91 @@
+"""Turning records into model inputs through the model's own processor and chat template.
+
+Training batches: the prompt (chat template with the image marker and the instruction, ending
+in the assistant turn's opening) goes through the processor, which expands image tokens and
+makes pixel values; the answer's tokens and the end-of-sequence token are appended per sample;
+labels are -100 everywhere except on the answer and the end token. Sequences are right-padded
+so positions start at 0 as in generation.
+
+Generation batches: only the prompt, left-padded, so new tokens follow every prompt directly.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+from mcit.core.errors import UserError
+from mcit.data.schema import Record
+
+IGNORE_INDEX = -100
+#: Keys holding one value per token; they are cut and padded together with input_ids.
+PER_TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
+
+
+def load_image(record: Record) -> Image.Image | None:
+    """The record's image as RGB (greyscale and RGBA files are converted), or None."""
+    if record.image is None:
+        return None
+    try:
+        with Image.open(record.image) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{record.image}: cannot read the image of record {record.source or record.id} ({exc}); "
+                        "run `mcit data check` on the benchmark") from None
+
+
+def prompt_text(processor, record: Record) -> str:
+    """The chat-formatted prompt of a record, ending where the answer starts."""
+    content = ([{"type": "image"}] if record.image is not None else []) + [{"type": "text", "text": record.instruction}]
+    messages = [{"role": "user", "content": content}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def _processor_inputs(processor, records: Sequence[Record], padding_side: str) -> dict[str, torch.Tensor]:
+    texts = [prompt_text(processor, r) for r in records]
+    images = [img for img in (load_image(r) for r in records) if img is not None]
+    kwargs = {"text": texts, "return_tensors": "pt", "padding": True}
+    if images:
+        kwargs["images"] = images
+    processor.tokenizer.padding_side = padding_side
+    return dict(processor(**kwargs))
+
+
+def generation_batch(processor, records: Sequence[Record]) -> dict[str, torch.Tensor]:
+    """Left-padded prompts with pixel values, ready for `generate`."""
+    return _processor_inputs(processor, records, padding_side="left")
+
+
+def training_batch(processor, records: Sequence[Record], max_length: int | None = None) -> dict[str, torch.Tensor]:
+    """Prompts plus answers with labels on the answer tokens only, right-padded."""
+    tokenizer = processor.tokenizer
+    inputs = _processor_inputs(processor, records, padding_side="right")
+    token_keys = [k for k in PER_TOKEN_KEYS if k in inputs]
+    mask = inputs["attention_mask"].bool()
+    rows: list[dict[str, torch.Tensor]] = []
+    for i, record in enumerate(records):
+        answer = tokenizer(record.target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        answer = torch.tensor(answer, dtype=torch.long)
+        row = {}
+        for key in token_keys:
+            prompt_part = inputs[key][i][mask[i]]
+            fill = answer if key == "input_ids" else torch.full_like(answer, 1 if key != "mm_token_type_ids" else 0)
+            row[key] = torch.cat([prompt_part, fill.to(prompt_part.dtype)])
+        row["labels"] = torch.cat([torch.full((int(mask[i].sum()),), IGNORE_INDEX), answer])
+        if max_length is not None and row["input_ids"].numel() > max_length:
+            # Only the answer is cut: cutting the prompt could split the image tokens from their features.
+            keep = max(max_length, int(mask[i].sum()) + 1)
+            row = {k: v[:keep] for k, v in row.items()}
+        rows.append(row)
+    length = max(r["input_ids"].numel() for r in rows)
+    pads = {"input_ids": tokenizer.pad_token_id, "labels": IGNORE_INDEX}
+    batch = {key: torch.stack([torch.nn.functional.pad(r[key], (0, length - r[key].numel()), value=pads.get(key, 0))
+                               for r in rows])
+             for key in rows[0]}
+    for key, value in inputs.items():
+        if key not in PER_TOKEN_KEYS:
+            batch[key] = value
+    return batch
+
