@@ -1,0 +1,55 @@
+"""The method registry: the only way a method is found by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcit.core.configs import from_dict
+from mcit.core.errors import UserError
+from mcit.methods.base import Method
+
+_REGISTRY: dict[str, type[Method]] = {}
+
+#: Modules that register methods when imported, in the order `mcit methods` lists them.
+METHOD_MODULES = (
+    "mcit.methods.zeroshot",
+    "mcit.methods.seqft",
+    "mcit.methods.multitask",
+)
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: make a method findable by its `name`."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"method name {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    import importlib
+
+    for module in METHOD_MODULES:
+        importlib.import_module(module)
+
+
+def available() -> dict[str, type[Method]]:
+    """All registered methods by name, in listing order."""
+    _load_all()
+    return dict(_REGISTRY)
+
+
+def method_class(name: str) -> type[Method]:
+    """The class registered as `name`, or a clear error listing the known names."""
+    methods = available()
+    if name not in methods:
+        raise UserError(f"unknown method '{name}'; available methods: {', '.join(methods)} (see `mcit methods`)")
+    return methods[name]
+
+
+def build_method(name: str, options: dict[str, Any] | None = None) -> Method:
+    """A method instance with its options validated against its config dataclass."""
+    cls = method_class(name)
+    return cls(from_dict(cls.Options, options or {}, prefix="method"))
