@@ -1,0 +1,173 @@
+"""The `mcit` command.
+
+    mcit run [CONFIG.yaml] [--method NAME] [--model NAME|PATH] [--benchmark NAME|PATH]
+             [--order a,b,c] [--seed N] [--output DIR] [--resume] [--overwrite] [key=value ...]
+    mcit methods
+    mcit benchmarks
+    mcit data check PATH [--images DIR]
+    mcit data show TASK [--benchmark NAME|PATH] [-n N] [--sheet FILE.png]
+    mcit pretrain --model tiny-base|tiny-instruct [--output DIR]
+
+Mistakes a user can fix end in one line on stderr and exit status 2, without a traceback
+(`--debug` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from mcit.core.errors import UserError
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser("run", help="train a model on a stream of tasks and evaluate after every task",
+                              description="Train on each task of a stream in turn, evaluate every task after "
+                                          "every task, and write the accuracy matrix and metrics.")
+    run.add_argument("items", nargs="*", metavar="CONFIG.yaml | key=value",
+                     help="an optional YAML config file, then overrides such as train.lr=0.001")
+    run.add_argument("--method", help="continual-learning method (see `mcit methods`)")
+    run.add_argument("--model", help="built-in model name, hub id or model folder")
+    run.add_argument("--benchmark", help="built-in stream name, benchmark YAML or CoIN/UCIT-layout folder")
+    run.add_argument("--order", help="comma-separated task names: which tasks, in which order")
+    run.add_argument("--images", help="extra folder to look for benchmark images in")
+    run.add_argument("--seed", type=int, help="run seed")
+    run.add_argument("--output", help="run directory")
+    run.add_argument("--resume", action="store_true", help="continue an unfinished run in the run directory")
+    run.add_argument("--overwrite", action="store_true", help="replace whatever the run directory holds")
+    run.add_argument("--quiet", action="store_true", help="no progress bars, only the final tables")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcit", description="Multimodal continual instruction tuning.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    parser.add_argument("--version", action="version", version=f"mcit {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parser(commands)
+    commands.add_parser("methods", help="list the methods and their options")
+    commands.add_parser("benchmarks", help="list the built-in streams and their tasks")
+    data = commands.add_parser("data", help="check or look at benchmark data")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION")
+    check = data_commands.add_parser("check", help="validate a benchmark YAML or CoIN/UCIT-layout folder")
+    check.add_argument("path")
+    check.add_argument("--images", help="extra folder to look for images in")
+    show = data_commands.add_parser("show", help="print samples of a task and optionally draw a contact sheet")
+    show.add_argument("task")
+    show.add_argument("--benchmark", default="builtin", help="built-in stream, YAML or folder (default: builtin)")
+    show.add_argument("--images", help="extra folder to look for images in")
+    show.add_argument("-n", type=int, default=6, help="number of samples")
+    show.add_argument("--split", choices=("train", "test"), default="test")
+    show.add_argument("--sheet", help="write a contact-sheet PNG of the samples here")
+    pretrain = commands.add_parser("pretrain", help="rebuild a built-in start model (tiny-base, tiny-instruct)")
+    pretrain.add_argument("--model", required=True, choices=("tiny-base", "tiny-instruct"))
+    pretrain.add_argument("--output", help="folder to write the model to (default: the package's weights folder)")
+    pretrain.add_argument("--steps", type=int, help="optimiser steps (default: the documented recipe)")
+    pretrain.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _version() -> str:
+    from mcit import __version__
+
+    return __version__
+
+
+def _split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
+    config, overrides = None, []
+    for item in items:
+        if "=" in item:
+            overrides.append(item)
+        elif config is None and not overrides:
+            config = item
+        else:
+            raise UserError(f"cannot read {item!r}: give at most one config file, before any key=value overrides")
+    return config, overrides
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from mcit.run.config import load_config
+    from mcit.run.console import Console
+    from mcit.run.loop import run_stream
+    from mcit.run.rundir import RunDirectory
+
+    config_path, overrides = _split_items(args.items)
+    order = [t.strip() for t in args.order.split(",") if t.strip()] if args.order else None
+    flags = {"method.name": args.method, "model.name": args.model, "benchmark.name": args.benchmark,
+             "benchmark.order": order, "benchmark.images": args.images, "seed": args.seed, "output": args.output}
+    resolved = load_config(config_path, flags, overrides)
+    run_dir = RunDirectory(resolved.output_dir)
+    run_dir.prepare(resolved.to_dict(), resume=args.resume, overwrite=args.overwrite)
+    run_stream(resolved, run_dir, resume=args.resume, console=Console(quiet=args.quiet))
+    return 0
+
+
+def command_methods(_args: argparse.Namespace) -> int:
+    from mcit.core.configs import describe_fields
+    from mcit.methods.registry import available
+
+    for name, cls in available().items():
+        print(f"{name:<12} {cls.summary}")
+        for field, type_name, default, help_text in describe_fields(cls.Options):
+            print(f"    {field} ({type_name}, default {default!r}): {help_text}")
+    return 0
+
+
+def command_benchmarks(_args: argparse.Namespace) -> int:
+    from mcit.data.builtin.streams import ALL_TASKS, STREAMS
+
+    for stream in STREAMS.values():
+        print(f"{stream.name}: {stream.description}")
+        print(f"  {len(stream.order)} task(s), {stream.train_size} train / {stream.test_size} test samples each by default")
+        for name in stream.order:
+            spec = ALL_TASKS[name]
+            print(f"  {name:<17} {spec.metric:<16} mirrors {spec.mirrors}: {spec.description}")
+        print()
+    print("Public benchmarks: pass --benchmark with a benchmark YAML or a CoIN/UCIT-layout folder.")
+    return 0
+
+
+def command_data(args: argparse.Namespace) -> int:
+    if args.data_command == "check":
+        from pathlib import Path
+
+        from mcit.data.check import check_benchmark_path
+
+        report = check_benchmark_path(Path(args.path), images=Path(args.images) if args.images else None)
+        print(report.format())
+        return 0 if report.ok else 1
+    if args.data_command == "show":
+        from mcit.data.show import show_task
+
+        show_task(args.task, args.benchmark, args.images, args.n, args.split, args.sheet)
+        return 0
+    raise UserError("mcit data: choose an action, `check` or `show`")
+
+
+def command_pretrain(args: argparse.Namespace) -> int:
+    from mcit.models.tiny.pretrain import pretrain
+
+    pretrain(args.model, output=args.output, steps=args.steps, quiet=args.quiet)
+    return 0
+
+
+COMMANDS = {"run": command_run, "methods": command_methods, "benchmarks": command_benchmarks,
+            "data": command_data, "pretrain": command_pretrain}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as error:
+        if args.debug:
+            raise
+        print(f"mcit: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mcit: interrupted", file=sys.stderr)
+        return 130

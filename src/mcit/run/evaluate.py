@@ -1,0 +1,62 @@
+"""Evaluation: generate an answer for every test record and score it by the task's metric.
+
+Test records are split across processes (record i goes to process i mod N), answered with greedy
+decoding, gathered back into their original order and scored once; every process gets the same
+score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from mcit.data.schema import Task
+from mcit.methods.base import Method
+from mcit.methods.context import Context
+from mcit.scoring import TaskScore, score_task
+
+
+@dataclass
+class Evaluation:
+    """A task's score and its answers."""
+
+    score: TaskScore
+    predictions: list[str]
+
+
+def evaluate_task(method: Method, task: Task, ctx: Context, batch_size: int,
+                  on_batch: Callable[[int], None] | None = None) -> Evaluation:
+    """Answer and score every test record of `task` with the current model."""
+    accelerator = ctx.accelerator
+    rank, world = accelerator.process_index, accelerator.num_processes
+    ctx.phase, ctx.task = "eval", task
+    model = method.eval_setup(ctx.model, task, ctx)
+    was_training = model.network.training
+    model.network.eval()
+    indices = list(range(rank, len(task.test), world))
+    answered: list[tuple[int, str]] = []
+    with torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            batch = model.to_device(model.generation_batch([task.test[i] for i in chunk]))
+            batch = method.before_forward(batch, ctx)
+            answered += zip(chunk, model.generate(batch, task.generation_length))
+            if on_batch:
+                on_batch(len(chunk) * world)
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        answered = gather_object(answered)
+    predictions = [text for _, text in sorted(answered)]
+    if was_training:
+        model.network.train()
+    score = score_task(task.metric, predictions, [r.answers for r in task.test], [r.instruction for r in task.test])
+    return Evaluation(score, predictions)
+
+
+def prediction_rows(task: Task, evaluation: Evaluation) -> list[dict[str, Any]]:
+    """One JSON-able row per test record: id, prediction, references, per-sample score."""
+    return [{"id": r.id, "prediction": p, "answers": list(r.answers), "score": s}
+            for r, p, s in zip(task.test, evaluation.predictions, evaluation.score.per_sample)]

@@ -1,0 +1,138 @@
+"""The run directory: what a run leaves on disk, and the rules for reusing one.
+
+    RUN/
+      config.yaml          the resolved configuration
+      progress.json        stages finished so far and the accuracy matrix up to them
+      results.json         the final results (its presence marks a finished run)
+      log.jsonl            one JSON object per line: losses, learning rates, evaluations
+      checkpoints/NN-NAME/ trainable weights (safetensors) and the method's state after stage NN
+      predictions/NN/      every answer generated after stage NN, one JSON-lines file per task
+
+A finished run is never overwritten unless the user asks (`--overwrite`); an unfinished one
+continues only with `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mcit.core.configs import load_yaml
+from mcit.core.errors import UserError
+from mcit.core.files import read_json, write_json, write_yaml
+
+
+class RunDirectory:
+    """Paths and reads/writes of one run directory (writes happen on the main process only)."""
+
+    def __init__(self, path: str | Path, is_main: bool = True):
+        self.path = Path(path)
+        self.is_main = is_main
+
+    # paths
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.path / "progress.json"
+
+    @property
+    def results_file(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "log.jsonl"
+
+    def checkpoint_dir(self, stage_index: int, name: str) -> Path:
+        return self.path / "checkpoints" / f"{stage_index + 1:02d}-{name}"
+
+    def predictions_dir(self, row: int) -> Path:
+        return self.path / "predictions" / f"{row:02d}"
+
+    # state of the folder
+    @property
+    def finished(self) -> bool:
+        return self.results_file.exists()
+
+    @property
+    def started(self) -> bool:
+        return self.config_file.exists()
+
+    def prepare(self, config: dict[str, Any], resume: bool, overwrite: bool) -> None:
+        """Create, reuse or refuse the folder according to `resume` and `overwrite`.
+
+        Raises a `UserError` for a finished run without `--overwrite`, for an unfinished run
+        without `--resume`, and for `--resume` with a configuration other than the stored one.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path}: the output path is a file, not a folder; choose another --output")
+        if overwrite and self.path.exists():
+            if not self.started and any(self.path.iterdir()):
+                raise UserError(f"{self.path}: not a run directory (no config.yaml), refusing to overwrite it; "
+                                "choose another --output")
+            if self.is_main:
+                shutil.rmtree(self.path)
+        elif self.started and not resume:
+            if self.finished:
+                raise UserError(f"{self.path} already holds a finished run; pass --overwrite to replace it, "
+                                "or choose another --output")
+            raise UserError(f"{self.path} holds an unfinished run; pass --resume to continue it, "
+                            "--overwrite to start again, or choose another --output")
+        elif resume and self.started:
+            stored = load_yaml(self.config_file)
+            difference = _first_difference(stored, config)
+            if difference:
+                raise UserError(f"{self.path} was started with a different configuration ({difference}); "
+                                "resume with the same settings, or start a new run with another --output")
+        if self.is_main:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"{self.path}: cannot create the run directory ({exc.strerror}); "
+                                "choose a writable --output") from None
+            write_yaml(self.config_file, config)
+
+    # progress and results
+    def read_progress(self) -> dict[str, Any] | None:
+        if not self.progress_file.exists():
+            return None
+        return read_json(self.progress_file)
+
+    def write_progress(self, progress: dict[str, Any]) -> None:
+        if self.is_main:
+            write_json(self.progress_file, progress)
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        if self.is_main:
+            write_json(self.results_file, results)
+
+    def write_predictions(self, row: int, task: str, rows: list[dict[str, Any]]) -> None:
+        if not self.is_main:
+            return
+        from mcit.core.files import write_text
+
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        write_text(self.predictions_dir(row) / f"{task}.jsonl", lines)
+
+
+def _first_difference(stored: Any, new: Any, path: str = "") -> str | None:
+    """The first key whose value differs between two config mappings, ignoring `output`."""
+    if isinstance(stored, dict) and isinstance(new, dict):
+        for key in sorted(set(stored) | set(new)):
+            if not path and key == "output":
+                continue
+            where = f"{path}.{key}" if path else key
+            if key not in stored or key not in new:
+                return f"key '{where}' present in only one of them"
+            found = _first_difference(stored[key], new[key], where)
+            if found:
+                return found
+        return None
+    if stored != new:
+        return f"'{path}': {stored!r} before, {new!r} now"
+    return None
