@@ -57,11 +57,13 @@ class Method:
     Class attributes:
         name: registry name (used by `--method`).
         summary: one line for `mcit methods`.
+        family: reference, regularisation, replay, expansion, prompt or gradient (for listings).
         Options: the method's config dataclass.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    family: ClassVar[str] = "reference"
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, options: Any = None):
@@ -109,6 +111,10 @@ class Method:
     def after_task(self, model: VisionLanguageModel, task: Task, ctx: Context) -> None:
         """At the end of each task (importance, anchors, buffers, bases)."""
 
+    def after_eval(self, model: VisionLanguageModel, task: Task, ctx: Context) -> None:
+        """After a task's test records are answered on every process: reduce any per-process
+        evaluation statistics (e.g. routing counts) across processes here."""
+
     def eval_setup(self, model: VisionLanguageModel, task: Task, ctx: Context) -> VisionLanguageModel:
         """Before evaluating a task; returns the model to generate with. The task's identity is
         given for bookkeeping only: task-agnostic methods must not route by it."""
@@ -122,6 +128,11 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+
+    def report(self) -> dict[str, Any]:
+        """Method-specific results for `results.json` under `method_report` (plain values only),
+        e.g. routing accuracy or a task-similarity matrix."""
+        return {}
 
     def state_size_bytes(self) -> int:
         """Bytes of tensor state the method keeps between tasks (for `mcit bench`)."""

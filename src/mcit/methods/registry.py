@@ -10,12 +10,8 @@ from mcit.methods.base import Method
 
 _REGISTRY: dict[str, type[Method]] = {}
 
-#: Modules that register methods when imported, in the order `mcit methods` lists them.
-METHOD_MODULES = (
-    "mcit.methods.zeroshot",
-    "mcit.methods.seqft",
-    "mcit.methods.multitask",
-)
+#: Listing order of method families in `mcit methods`.
+FAMILY_ORDER = ("reference", "regularisation", "replay", "expansion", "prompt", "gradient")
 
 
 def register(cls: type[Method]) -> type[Method]:
@@ -29,16 +25,23 @@ def register(cls: type[Method]) -> type[Method]:
 
 
 def _load_all() -> None:
+    """Import every module of `mcit.methods` so that their `@register` decorators run."""
     import importlib
+    import pkgutil
 
-    for module in METHOD_MODULES:
-        importlib.import_module(module)
+    import mcit.methods as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg and info.name not in ("base", "context", "registry"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def available() -> dict[str, type[Method]]:
-    """All registered methods by name, in listing order."""
+    """All registered methods by name, grouped by family, then by name."""
     _load_all()
-    return dict(_REGISTRY)
+    rank = {family: i for i, family in enumerate(FAMILY_ORDER)}
+    ordered = sorted(_REGISTRY.values(), key=lambda cls: (rank.get(cls.family, len(rank)), cls.name))
+    return {cls.name: cls for cls in ordered}
 
 
 def method_class(name: str) -> type[Method]:

@@ -145,7 +145,7 @@ def command_data(args: argparse.Namespace) -> int:
 
 
 def command_pretrain(args: argparse.Namespace) -> int:
-    from mcit.models.tiny.pretrain import pretrain
+    from mcit.run.pretrain import pretrain
 
     pretrain(args.model, output=args.output, steps=args.steps, quiet=args.quiet)
     return 0

@@ -50,6 +50,7 @@ def evaluate_task(method: Method, task: Task, ctx: Context, batch_size: int,
 
         answered = gather_object(answered)
     predictions = [text for _, text in sorted(answered)]
+    method.after_eval(model, task, ctx)
     if was_training:
         model.network.train()
     score = score_task(task.metric, predictions, [r.answers for r in task.test], [r.instruction for r in task.test])

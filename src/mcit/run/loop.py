@@ -106,6 +106,7 @@ def run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool,
             raise UserError(f"{folder}: the checkpoint of stage {done} is incomplete; start the run again with --overwrite")
         method.load_state_dict(checkpoint.load_method_state(folder))
         ctx.stage_index = done - 1
+        ctx.global_step = progress.get("global_step", 0)
         model = ctx.model = method.setup(model, ctx)
         trained |= checkpoint.load_weights(folder, model.network) & frozen_at_load
         checkpoint.load_random_state(folder)
@@ -121,7 +122,7 @@ def run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool,
     def save_progress() -> None:
         timing["total_s"] = previous_seconds + time.time() - started
         run_dir.write_progress({"stages_done": done, "stages": [s.name for s in stages], "matrix": matrix,
-                                "details": details, "timing": timing})
+                                "details": details, "timing": timing, "global_step": ctx.global_step})
 
     if not matrix:
         tic = time.time()

@@ -1,12 +1,14 @@
 """`mcit pretrain`: rebuild the built-in start models with a documented, deterministic recipe.
 
-    tiny-base      tiny-random (seed 0) --full training on the caption mix-->  tiny-base
-    tiny-instruct  tiny-base            --full training on the instruction mix-->  tiny-instruct
+    tiny-base      tiny-random (seed 0)
+                   --vision encoder alone, dense targets (the part CLIP plays for LLaVA)-->
+                   --language model and projector on the caption mix, encoder frozen-->  tiny-base
+    tiny-instruct  tiny-base --language model and projector on the instruction mix-->  tiny-instruct
 
-Both stages are ordinary mcit runs (the `multitask` method on the `pretrain-base` or
-`pretrain-instruct` stream, every weight training, the vision encoder included), so the recipe
-uses the same loop, data and checkpoints as any run; the result is saved as a Hugging Face folder
-in half precision (a few MB) and loads like any other model.
+The language stages are ordinary mcit runs (the `multitask` method on the `pretrain-base` or
+`pretrain-instruct` stream with `model.tune=full`), so they use the same loop, data and
+checkpoints as any run. The result is saved as a Hugging Face folder in half precision (a few
+MB) and loads like any other model.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ class Recipe:
     steps: int
     lr: float
     batch_size: int
+    vision_steps: int = 0
+    vision_lr: float = 5e-4
+    vision_batch_size: int = 64
 
 
 RECIPES = {
-    "tiny-base": Recipe(stream="pretrain-base", start="tiny-random", steps=3000, lr=1e-3, batch_size=32),
+    "tiny-base": Recipe(stream="pretrain-base", start="tiny-random", steps=2500, lr=1e-3, batch_size=32,
+                        vision_steps=2500),
     "tiny-instruct": Recipe(stream="pretrain-instruct", start="tiny-base", steps=2000, lr=5e-4, batch_size=32),
 }
 
@@ -45,8 +51,31 @@ def start_model(recipe: Recipe, output: str | None) -> str:
     return recipe.start
 
 
+def _vision_stage(start: str, recipe: Recipe, steps: int, folder: Path, console) -> str:
+    """Train the vision encoder of `start` alone and save the model to `folder`; returns its path."""
+    from mcit.models.config import ModelConfig
+    from mcit.models.loading import load_model
+    from mcit.models.tiny.build import save_tiny
+    from mcit.run.pretrain_vision import pretrain_vision
+
+    model = load_model(ModelConfig(name=start, tune="none"), seed=0)
+    with console.bar(steps, "vision encoder", "step") as bar:
+        def on_step(step: int, loss: float) -> None:
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+        accuracy = pretrain_vision(model, steps, recipe.vision_lr, recipe.vision_batch_size, on_step=on_step)
+    console.say("vision encoder, held-out accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
+    save_tiny(model.network, model.processor, folder)
+    return str(folder)
+
+
 def pretrain(name: str, output: str | None = None, steps: int | None = None, quiet: bool = False) -> Path:
-    """Train start model `name` by its recipe and save it to `output` (default: the package's folder)."""
+    """Train start model `name` by its recipe and save it to `output` (default: the package's folder).
+
+    `steps`, when given, replaces the step counts of every stage (for quick checks).
+    """
     from mcit.models.tiny.build import save_tiny
     from mcit.run.config import resolve
     from mcit.run.console import Console
@@ -57,21 +86,26 @@ def pretrain(name: str, output: str | None = None, steps: int | None = None, qui
         raise UserError(f"no pre-training recipe for '{name}'; choose one of {', '.join(RECIPES)}")
     recipe = RECIPES[name]
     folder = Path(output) if output else WEIGHTS_DIR / name
+    console = Console(quiet=quiet)
     with tempfile.TemporaryDirectory(prefix=f"mcit-pretrain-{name}-") as work:
+        start = start_model(recipe, output)
+        if recipe.vision_steps:
+            vision_steps = steps if steps is not None else recipe.vision_steps
+            start = _vision_stage(start, recipe, vision_steps, Path(work) / "vision", console)
         resolved = resolve({
             "method": "multitask",
-            "model": {"name": start_model(recipe, output), "tune": "full", "tune_vision": True},
+            "model": {"name": start, "tune": "full", "tune_vision": False},
             "benchmark": {"name": recipe.stream},
             "train": {"lr": recipe.lr, "batch_size": recipe.batch_size,
                       "max_steps": steps if steps is not None else recipe.steps, "warmup_ratio": 0.03,
                       "log_every": 50},
             "eval": {"zero_shot": False, "save_predictions": False},
             "seed": 0,
-            "output": work,
+            "output": str(Path(work) / "run"),
         })
-        run_dir = RunDirectory(work)
+        run_dir = RunDirectory(Path(work) / "run")
         run_dir.prepare(resolved.to_dict(), resume=False, overwrite=True)
-        _, model = run_stream(resolved, run_dir, resume=False, console=Console(quiet=quiet))
+        _, model = run_stream(resolved, run_dir, resume=False, console=console)
         save_tiny(model.network, model.processor, folder, dtype="float16")
     if not quiet:
         print(f"saved {name} to {folder}")

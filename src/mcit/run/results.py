@@ -73,6 +73,7 @@ def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequen
         "metrics": metrics,
         "per_task": per_task,
         "parameters": model.count_parameters(),
+        "method_report": method.report(),
         "method_state_bytes": method.state_size_bytes(),
         "timing": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()},
         "environment": {"python": platform.python_version(), "torch": torch.__version__,

@@ -21,7 +21,8 @@ from mcit.models.adapter import VisionLanguageModel
 def make_gradient_of(model: VisionLanguageModel, accelerator):
     """A `gradient_of(records, objective=None, synchronize=True)` bound to this run's model.
 
-    Returns {parameter name: gradient} for the parameters that currently require gradients.
+    Returns {parameter name: gradient} for the parameters that currently require gradients,
+    unscaled when fp16 loss scaling is on.
     With `synchronize`, the gradient is averaged over processes like the training gradient
     (A-GEM's reference); without it each process keeps its own (per-sample importance, which is
     squared before it is averaged).
@@ -42,7 +43,9 @@ def make_gradient_of(model: VisionLanguageModel, accelerator):
                     outputs = model.forward(batch)
                     loss = objective(outputs, batch) if objective is not None else outputs.loss
                 accelerator.backward(loss)
-            grads = {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in named}
+            scaler = getattr(accelerator, "scaler", None)
+            scale = 1.0 / scaler.get_scale() if scaler is not None and accelerator.mixed_precision == "fp16" else 1.0
+            grads = {n: (p.grad.detach() * scale if p.grad is not None else torch.zeros_like(p)) for n, p in named}
         finally:
             for (_, p), g in zip(named, saved):
                 p.grad = g

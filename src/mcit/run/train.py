@@ -73,6 +73,22 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps:
                          num_training_steps=max(1, steps))
 
 
+def unscale_once(accelerator, optimizer) -> bool:
+    """Under fp16 loss scaling, divide the gradients by the scale before methods see them.
+
+    Methods edit and measure gradients in `after_backward` (A-GEM, SI, DGG); they must see the
+    true gradient, not the scaled one. Returns whether it unscaled.
+    """
+    if getattr(accelerator, "scaler", None) is None or accelerator.mixed_precision != "fp16":
+        return False
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.FSDP:
+        raise UserError("config key 'train.mixed_precision': fp16 with FSDP is not supported; use bf16")
+    accelerator.unscale_gradients(optimizer)
+    return True
+
+
 def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
                 on_step: Callable[[int, int, float | None, float], None] | None = None) -> dict[str, float]:
     """Run one stage's optimiser steps; returns the mean of each loss over the stage."""
@@ -114,9 +130,13 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
                 totals[name] = totals.get(name, 0.0) + value.detach().float()
             window_loss += total.detach().float()
             window_count += 1
+        unscaled = unscale_once(accelerator, optimizer)
         method.after_backward(model, ctx)
         if config.max_grad_norm is not None:
-            accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
+            if unscaled:  # accelerate's clipping would unscale a second time, which the scaler refuses
+                torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+            else:
+                accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

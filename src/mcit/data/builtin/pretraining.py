@@ -29,7 +29,7 @@ def _dense_caption(objects: list[Shape]) -> str:
     return ", ".join(f"{o.name} at the {o.position}" for o in objects)
 
 
-def _any_image(rng: random.Random) -> tuple[object, str, dict]:
+def any_image(rng: random.Random) -> tuple[object, str, dict]:
     """A scene, a word or a digit, with its dense caption."""
     kind = rng.choices(("scene", "word", "digit"), weights=(6, 2, 2))[0]
     if kind == "scene":
@@ -38,14 +38,14 @@ def _any_image(rng: random.Random) -> tuple[object, str, dict]:
         return render_scene(objects), _dense_caption(objects), {"objects": objects}
     if kind == "word":
         word, color = random_word(rng, rng.randint(2, WORD_LENGTH)), rng.choice(list(COLORS))
-        return render_word(word, color, rng), f"the word {word} written in {color}", {"word": word}
+        return render_word(word, color, rng), f"the word {word} written in {color}", {"word": word, "color": color}
     index = rng.choice(digit_pool("pretraining"))
     return render_digit(index), f"a handwritten digit {digit_label(index)}", {"digit_index": index}
 
 
 def make_caption(rng: random.Random) -> Sample:
     """A dense caption of any kind of image: every object with its position, the word, the digit."""
-    image, text, facts = _any_image(rng)
+    image, text, facts = any_image(rng)
     return Sample(image, "Describe the image.", (text,), facts)
 
 

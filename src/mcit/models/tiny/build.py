@@ -106,4 +106,6 @@ def save_tiny(model, processor, folder: str | Path, dtype: str = "float32") -> P
         model = model.to(getattr(torch, dtype))
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)
+    for path in folder.iterdir():  # readable by everyone, like any installed package data
+        path.chmod(0o644)
     return folder

@@ -1,0 +1,110 @@
+"""The first stage of the tiny models' recipe: train the vision encoder with dense targets.
+
+Linear heads read the encoder's patch features pooled over each grid cell (shape and colour),
+each word column (letter) and the whole image (digit); cross-entropy on all of them trains the
+encoder, and the heads are thrown away afterwards. This plays the part CLIP pre-training plays
+for real LLaVA models: the language side later learns to read features that already separate
+what the tasks ask about.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Callable
+
+import torch
+from torch import nn
+
+from mcit.data.builtin.glyphs import WORD_LENGTH
+from mcit.data.builtin.scene import GRID
+from mcit.data.builtin.vision_targets import (COLOR_CLASSES, DIGIT_CLASSES, IGNORE, LETTER_CLASSES, SHAPE_CLASSES,
+                                              VisionExample, vision_example)
+from mcit.models.adapter import VisionLanguageModel
+
+
+class DenseHeads(nn.Module):
+    """Linear read-outs of pooled patch features, one per kind of target."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.shape = nn.Linear(width, len(SHAPE_CLASSES))
+        self.color = nn.Linear(width, len(COLOR_CLASSES))
+        self.letter = nn.Linear(width, len(LETTER_CLASSES))
+        self.digit = nn.Linear(width, len(DIGIT_CLASSES))
+
+    def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`patches` [B, side, side, D] -> logits per target kind."""
+        batch, side, _, width = patches.shape
+        per_cell = side // GRID
+        per_column = side // WORD_LENGTH
+        cells = patches.reshape(batch, GRID, per_cell, GRID, per_cell, width).mean(dim=(2, 4)).reshape(batch, -1, width)
+        columns = patches.reshape(batch, side, WORD_LENGTH, per_column, width).mean(dim=(1, 3))
+        whole = patches.mean(dim=(1, 2))
+        return {"shape": self.shape(cells), "color": self.color(cells), "letter": self.letter(columns),
+                "digit": self.digit(whole)}
+
+
+def _targets(examples: list[VisionExample]) -> dict[str, torch.Tensor]:
+    return {"shape": torch.tensor([e.cell_shapes for e in examples]),
+            "color": torch.tensor([e.cell_colors for e in examples]),
+            "letter": torch.tensor([e.letters for e in examples]),
+            "digit": torch.tensor([e.digit for e in examples])}
+
+
+def _patch_grid(model: VisionLanguageModel, pixel_values: torch.Tensor) -> torch.Tensor:
+    hidden = model.vision_encoder(pixel_values=pixel_values).last_hidden_state[:, 1:, :]  # drop the class token
+    side = int(math.isqrt(hidden.shape[1]))
+    return hidden.reshape(hidden.shape[0], side, side, hidden.shape[-1])
+
+
+def _pixels(model: VisionLanguageModel, examples: list[VisionExample]) -> torch.Tensor:
+    processed = model.processor.image_processor([e.image for e in examples], return_tensors="pt")
+    return processed["pixel_values"].to(model.device)
+
+
+def _accuracies(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> dict[str, float]:
+    out = {}
+    for key, value in logits.items():
+        target = targets[key].to(value.device)
+        mask = target != IGNORE
+        out[key] = float((value.argmax(-1)[mask] == target[mask]).float().mean()) if mask.any() else float("nan")
+    return out
+
+
+def pretrain_vision(model: VisionLanguageModel, steps: int, lr: float, batch_size: int, seed: int = 0,
+                    on_step: Callable[[int, float], None] | None = None) -> dict[str, float]:
+    """Train `model`'s vision encoder in place; returns held-out accuracy per target kind."""
+    encoder = model.vision_encoder
+    heads = DenseHeads(encoder.config.hidden_size).to(model.device)
+    parameters = list(encoder.parameters()) + list(heads.parameters())
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(parameters, lr=lr)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    rng = random.Random(f"mcit-vision-pretraining/{seed}/train")
+    held_out_rng = random.Random(f"mcit-vision-pretraining/{seed}/test")
+    held_out = [vision_example(held_out_rng) for _ in range(300)]
+    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
+    encoder.train()
+    for step in range(steps):
+        examples = [vision_example(rng) for _ in range(batch_size)]
+        targets = _targets(examples)
+        logits = heads(_patch_grid(model, _pixels(model, examples)))
+        loss = sum(loss_fn(logits[k].reshape(-1, logits[k].shape[-1]), targets[k].reshape(-1).to(model.device))
+                   for k in logits)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        if on_step:
+            on_step(step + 1, float(loss.detach()))
+    encoder.eval()
+    with torch.no_grad():
+        accuracy = _accuracies(heads(_patch_grid(model, _pixels(model, held_out))), _targets(held_out))
+    for parameter in encoder.parameters():
+        parameter.requires_grad_(False)
+    return accuracy
