@@ -89,3 +89,39 @@ def training_batch(processor, records: Sequence[Record], max_length: int | None 
             batch[key] = value
     return batch
 
+
+#: Value a new slot takes in each per-token key (input_ids take the caller's token id).
+_SLOT_FILL = {"attention_mask": 1, "labels": IGNORE_INDEX, "token_type_ids": 0, "mm_token_type_ids": 0}
+
+
+def insert_slots(batch: dict[str, torch.Tensor], count: int, token_id: int, mask_key: str) -> dict[str, torch.Tensor]:
+    """A copy of `batch` with `count` new positions right before each sequence's first real token.
+
+    Works on right-padded (training) and left-padded (generation) batches alike: the slots go in
+    front of the real tokens, after any left padding, so padding stays contiguous and positions
+    derived from the attention mask (generation) or counted from 0 (right-padded training) place
+    the slots at 0..count-1 and the real tokens after them, whatever the padding. A slot holds
+    `token_id` in input_ids, 1 in the attention mask, -100 in labels and 0 in (mm_)token_type_ids;
+    `batch[mask_key]` (a key starting with `mcit_`, which the adapter drops before the model sees
+    the batch) is a [B, S + count] bool mask of the slots. Other keys (pixel values) are unchanged.
+    """
+    if not mask_key.startswith("mcit_"):
+        raise ValueError(f"the slot mask key must start with 'mcit_', got {mask_key!r}")
+    ids = batch["input_ids"]
+    rows, length = ids.shape
+    attended = batch["attention_mask"].bool()
+    first = attended.int().argmax(dim=1)  # the first real token (argmax returns the first maximum)
+    column = torch.arange(length + count, device=ids.device).unsqueeze(0).expand(rows, -1)
+    start = first.unsqueeze(1)
+    slots = (column >= start) & (column < start + count)
+    source = torch.where(column < start, column, column - count).clamp(0, max(length - 1, 0))
+    out = dict(batch)
+    for key in (*PER_TOKEN_KEYS, "labels"):
+        if key not in batch:
+            continue
+        value = batch[key]
+        fill = token_id if key == "input_ids" else _SLOT_FILL.get(key, 0)
+        moved = value.gather(1, source)
+        out[key] = torch.where(slots, torch.full_like(moved, fill), moved)
+    out[mask_key] = slots
+    return out
