@@ -116,3 +116,24 @@ def test_both_projections_leave_no_old_part_and_stay_pretrained_when_the_old_spa
     assert (both @ old).norm() < 1e-5 * grad.norm()
     assert (both - (both @ pretrained) @ pretrained.T).norm() < 1e-5 * grad.norm()
     assert both.norm() > 0.1 * grad.norm()
+
+
+def test_intersection_projection_is_orthogonal_to_old_and_inside_pretrained():
+    """The exact mode holds both properties even when the projections do not commute."""
+    from mcit.methods.components.subspace import intersection_basis, project_rows
+
+    generator = torch.Generator().manual_seed(0)
+    d = 12
+    pre, _ = torch.linalg.qr(torch.randn(d, 8, generator=generator))
+    old, _ = torch.linalg.qr(torch.randn(d, 3, generator=generator))  # generic: not inside span(pre)
+    grad = torch.randn(4, d, generator=generator)
+    sequential = project_rows(grad, old, pre, "both")
+    assert (sequential @ old).norm() > 1e-3  # the paper's form brings back a part along U_old here
+    basis = intersection_basis(old, pre)
+    assert basis.shape == (d, 8 + (d - 3) - d)  # dim of the intersection of generic subspaces
+    assert torch.allclose(basis.T @ basis, torch.eye(basis.shape[1]), atol=1e-5)
+    exact = project_rows(grad, None, basis, "pretrained")
+    assert (exact @ old).norm() < 1e-5 * grad.norm()
+    assert (exact - (exact @ pre) @ pre.T).norm() < 1e-5 * grad.norm()
+    assert exact.norm() > 0.1 * grad.norm()
+    assert torch.equal(intersection_basis(None, pre), pre.float())

@@ -59,8 +59,8 @@ from mcit.methods.components.prompts import (PromptInjector, PromptPool, image_f
                                              match_scores, perturbed_keys, select_top, vocabulary_prompts)
 from mcit.methods.components.routing import image_token_id, sample_embeddings
 from mcit.methods.components.sampling import generator, sample
-from mcit.methods.components.subspace import (basis_from_gram, embedding_gram, energy_rank, language_input_gram,
-                                              merge_basis, project_rows)
+from mcit.methods.components.subspace import (basis_from_gram, embedding_gram, energy_rank, intersection_basis,
+                                              language_input_gram, merge_basis, project_rows)
 from mcit.methods.registry import register
 from mcit.models.batches import IGNORE_INDEX, insert_slots
 
@@ -85,8 +85,10 @@ class FwdPromptOptions:
         unconfirmed=True)
     key_init_samples: int | None = option(64, "training records whose queries initialise a task's keys (null: all)",
                                           min=1, unconfirmed=True)
-    projection: Literal["none", "residual", "pretrained", "both"] = option(
-        "both", "prompt-gradient projection: away from old tasks' input space, into the pre-trained one, both, or none")
+    projection: Literal["none", "residual", "pretrained", "both", "intersection"] = option(
+        "both", "prompt-gradient projection: away from old tasks' input space (residual), into the "
+                "pre-trained one (pretrained), the first then the second (both, the paper's form), onto the "
+                "exact intersection of the two spaces (intersection), or none")
     energy: float = option(0.97, "share ε of a task's input-embedding energy its basis keeps", min=0, max=1,
                            unconfirmed=True)
     pretrained_energy: float = option(0.97, "share ε_pre of the vocabulary embeddings' energy U_pre keeps",
@@ -122,6 +124,7 @@ class FwdPrompt(Method):
         self.current: int | None = None
         self._pending: tuple | None = None
         self._tally: torch.Tensor | None = None
+        self._intersection_cache: tuple[int, torch.Tensor] | None = None
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -140,7 +143,7 @@ class FwdPrompt(Method):
         model.base.add_module(POOL_NAME, self.pool)
         self.injector.attach(embedding)
         self.current = None
-        if self.options.projection in ("pretrained", "both"):
+        if self.options.projection in ("pretrained", "both", "intersection"):
             self.pre_basis = basis_from_gram(embedding_gram(embedding.weight.detach()),
                                              self.options.pretrained_energy).float()
             self.pre_rank = int(self.pre_basis.shape[1])
@@ -250,8 +253,18 @@ class FwdPrompt(Method):
         grad = self.pool.prompts[self.current].grad
         if grad is None:
             return
+        old, pre, mode = self.old_basis, self.pre_basis, self.options.projection
+        if mode == "intersection":
+            old, pre, mode = None, self._intersection(), "pretrained"
         for piece in local([grad]):  # rows are whole vectors: a shard along the first dimension is fine
-            piece.copy_(project_rows(piece, self.old_basis, self.pre_basis, self.options.projection))
+            piece.copy_(project_rows(piece, old, pre, mode))
+
+    def _intersection(self) -> torch.Tensor:
+        """span(U_pre) ∩ span(U_old)^⊥, recomputed only when the old basis has grown."""
+        size = 0 if self.old_basis is None else int(self.old_basis.shape[1])
+        if self._intersection_cache is None or self._intersection_cache[0] != size:
+            self._intersection_cache = (size, intersection_basis(self.old_basis, self.pre_basis).to(self.pre_basis.device))
+        return self._intersection_cache[1]
 
     def after_task(self, model, task, ctx) -> None:
         self.injector.disarm()

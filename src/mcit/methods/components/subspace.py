@@ -21,6 +21,9 @@ space): `residual` g ← (I − U_old U_oldᵀ) g, `pretrained` g ← U_pre U_pr
 the second, g ← U_pre U_preᵀ (I − U_old U_oldᵀ) g. The result of `both` always lies in the
 pre-trained subspace; it is also orthogonal to the old one when the two projections commute (e.g.
 U_old inside span(U_pre)); otherwise the second projection can bring back a part along U_old.
+`intersection_basis` gives the exact alternative: an orthonormal basis of span(U_pre) ∩ span(U_old)^⊥
+(U_pre times the null space of U_oldᵀ U_pre), onto which a gradient is both in the pre-trained
+subspace and orthogonal to the old one; it shrinks as old tasks fill the space.
 
 `language_input_gram` collects G for a model: the vectors are the language model's input
 embeddings (token embeddings and projected image features, after the model merged them) at the
@@ -33,7 +36,7 @@ from typing import Iterable, Literal
 
 import torch
 
-Projection = Literal["none", "residual", "pretrained", "both"]
+Projection = Literal["none", "residual", "pretrained", "both", "intersection"]
 MergeRule = Literal["total", "residual"]
 
 #: Eigenvalues below this share of the total energy are numerical noise, never a new direction.
@@ -123,6 +126,22 @@ def project_rows(grad: torch.Tensor, old: torch.Tensor | None, pretrained: torch
         basis = pretrained.to(rows.device, rows.dtype)
         rows = (rows @ basis) @ basis.T
     return rows.reshape(grad.shape).to(grad.dtype)
+
+
+def intersection_basis(old: torch.Tensor | None, pretrained: torch.Tensor, tolerance: float = 1e-5) -> torch.Tensor:
+    """Orthonormal basis of span(pretrained) ∩ span(old)^⊥ (shape d × r, r possibly 0).
+
+    A vector U_pre a is orthogonal to span(U_old) exactly when U_oldᵀ U_pre a = 0, so the
+    intersection is U_pre times the null space of C = U_oldᵀ U_pre: the right singular vectors of
+    C whose singular values (cosines of the principal angles between the subspaces) vanish.
+    """
+    pretrained = pretrained.double()
+    if old is None or old.shape[1] == 0:
+        return pretrained.float()
+    cosines = old.double().T @ pretrained
+    _, values, vh = torch.linalg.svd(cosines, full_matrices=True)
+    rank = int((values > tolerance).sum())
+    return (pretrained @ vh[rank:].T).float()
 
 
 def embedding_gram(weight: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
