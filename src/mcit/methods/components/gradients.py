@@ -90,6 +90,29 @@ def squared_norm(a: Tensors) -> torch.Tensor:
     return _global_sum(a, torch._foreach_mul(norms, norms))
 
 
+def norms(a: Tensors, layout: Tensors | None = None) -> list[torch.Tensor]:
+    """Each tensor's Euclidean norm, as 0-dimensional float32 tensors on the device.
+
+    A sharded tensor's norm is over the whole tensor: the squared norms of the local pieces are
+    all-reduced over its shard dimensions, one collective per mesh dimension for all tensors
+    sharded alike. `layout`: when `a` holds local pieces (e.g. θ − θ* computed piece by piece),
+    the DTensors whose sharding they follow; by default `a` itself.
+    """
+    if not a:
+        return []
+    out = list(torch._foreach_norm(_float(local(a))))
+    for mesh, dims, indices in _shard_groups(layout if layout is not None else a).values():
+        if dims:
+            import torch.distributed as dist
+
+            squared = torch.stack([out[i] for i in indices]).square()
+            for dim in dims:
+                dist.all_reduce(squared, op=dist.ReduceOp.SUM, group=mesh.get_group(dim))
+            for i, value in zip(indices, squared.sqrt().unbind()):
+                out[i] = value
+    return out
+
+
 def norm(a: Tensors) -> torch.Tensor:
     """The Euclidean norm of the concatenation of `a`."""
     return squared_norm(a).sqrt()
@@ -160,3 +183,24 @@ def ordered(named: dict[str, torch.Tensor], names: Sequence[str]) -> list[torch.
     """The tensors of a {name: tensor} mapping in the order of `names` (e.g. `ctx.gradient_of`'s
     result in the order of the trainable parameters)."""
     return [named[n] for n in names]
+
+
+# ---- whole tensors and their local pieces -------------------------------------------------------
+
+
+def whole(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor: a DTensor gathered from all processes (a collective every process must
+    call), a plain tensor as it is."""
+    return tensor.full_tensor() if _is_dtensor(tensor) else tensor
+
+
+def local_like(value: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """This process's piece of the whole tensor `value`, laid out as `reference`, on its device:
+    for a DTensor reference the local piece of its sharding (cut locally, without communication,
+    so `value` must be the same on every process), for a plain one `value` itself."""
+    if _is_dtensor(reference):
+        from torch.distributed.tensor import distribute_tensor
+
+        piece = value.to(reference.to_local().device)
+        return distribute_tensor(piece, reference.device_mesh, reference.placements, src_data_rank=None).to_local()
+    return value.to(reference.device)
