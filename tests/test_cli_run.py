@@ -103,7 +103,7 @@ def _cli(args: list[str]) -> list[str]:
 def test_killed_between_tasks_resumes_to_the_same_matrix(tmp_path, fast_overrides):
     """SIGKILL after the first task's checkpoint; --resume finishes with the uninterrupted matrix."""
     args = ["--model", "tiny-random", "--order", "ocr,digits,count", "--quiet", *fast_overrides]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}  # tiny models run fastest on one thread
     reference = tmp_path / "reference"
     subprocess.run(_cli([*args, "--output", str(reference)]), check=True, env=env, capture_output=True)
 

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from mcit.core.configs import fields_of
 from mcit.methods.registry import available
+from mcit.run import killpoint
 from mcit.run.cli import main
 
 METHODS = list(available())
@@ -118,6 +119,44 @@ def test_resume_after_the_first_stage_gives_the_same_run(name, runs, tmp_path, f
     assert got["method_report"] == expected["method_report"]
     for folder in sorted((reference / "checkpoints").glob("*")) if (reference / "checkpoints").exists() else []:
         twin = resumed / "checkpoints" / folder.name
+        same_tensors(folder / "trainable.safetensors", twin / "trainable.safetensors")
+        same_tensors(folder / "method.safetensors", twin / "method.safetensors")
+        assert json.loads((folder / "method.json").read_text()) == json.loads((twin / "method.json").read_text())
+
+
+class Crash(Exception):
+    """Stands in for the process being killed."""
+
+
+#: Methods with at least two stages, so that there is a second task to stop in the middle of.
+SEQUENTIAL = [m for m in METHODS if m not in ("multitask", "zeroshot")]
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL)
+def test_resume_in_the_middle_of_a_task_gives_the_same_run(name, runs, tmp_path, fast_overrides, monkeypatch):
+    """Stopped right after step 2 of the second task (its step checkpoint just written), the resumed
+    run ends exactly as the uninterrupted one: the method's mid-task state was all in the checkpoint."""
+    passes = []
+
+    def crash_after_second_step_of_second_task(point: str) -> None:
+        passes.append(point)
+        if passes.count("step") == 5:  # three steps of the first task, then two
+            raise Crash
+
+    reference = runs(name)
+    stopped = tmp_path / name
+    monkeypatch.setattr(killpoint, "reached", crash_after_second_step_of_second_task)
+    with pytest.raises(Crash):
+        run(name, stopped, fast_overrides, "train.checkpoint_every=2")
+    assert (stopped / "checkpoints" / "02-digits.step-000002").is_dir()
+    monkeypatch.setattr(killpoint, "reached", lambda point: None)
+    assert run(name, stopped, fast_overrides, "train.checkpoint_every=2", resume=True) == 0
+    expected, got = read_results(reference), read_results(stopped)
+    assert got["accuracy_matrix"] == expected["accuracy_matrix"]
+    assert got["method_report"] == expected["method_report"]
+    assert [s["losses"] for s in got["timing"]["stages"]] == [s["losses"] for s in expected["timing"]["stages"]]
+    for folder in sorted((reference / "checkpoints").glob("*")):
+        twin = stopped / "checkpoints" / folder.name
         same_tensors(folder / "trainable.safetensors", twin / "trainable.safetensors")
         same_tensors(folder / "method.safetensors", twin / "method.safetensors")
         assert json.loads((folder / "method.json").read_text()) == json.loads((twin / "method.json").read_text())

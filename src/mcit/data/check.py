@@ -99,8 +99,12 @@ class CheckReport:
         return "\n".join(lines)
 
     def refusal(self, path: str | Path) -> str:
-        """The message a loader raises for invalid data: the first errors and how to see them all."""
+        """The message a loader raises for invalid data: the first errors and how to see them all
+        (one line when there is a single error)."""
         errors = self.errors
+        if len(errors) == 1:
+            return (f"{errors[0].format()}; mcit will not train on this data "
+                    f"(`mcit data check {shlex.quote(str(path))}` shows the full report)")
         lines = [f"{path}: the benchmark data has {len(errors)} {_plural(len(errors), 'error')}; "
                  "mcit will not train on it:"]
         lines.extend(f"  {p.format()}" for p in errors[:REFUSAL_LINES])

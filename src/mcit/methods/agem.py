@@ -50,7 +50,6 @@ class AGEM(Method):
 
     def train_data(self, task, ctx):
         self.memory = self.buffer.records(ctx.tasks)
-        self._count = None
         return task.train
 
     def after_backward(self, model, ctx) -> None:
@@ -65,20 +64,25 @@ class AGEM(Method):
         coefficient = project_out_(gradients([p for _, p in named]), ordered(reference, [n for n, _ in named]),
                                    only_if_negative=True)
         projected = (coefficient < 0).long()
-        self._count = projected if self._count is None else self._count + projected
+        self._count = projected if self._count is None else self._count.to(projected.device) + projected
 
     def after_task(self, model, task, ctx) -> None:
         if self._count is not None:
             self.projected[task.name] = int(self._count.item())
             ctx.log({"event": "agem", "task": task.name, "projected_steps": self.projected[task.name]})
+            self._count = None
         self.buffer.add_task(task, ctx.seed)
 
     def state_dict(self):
-        return {"buffer": self.buffer.state_dict(), "projected_steps": dict(self.projected)}
+        state = {"buffer": self.buffer.state_dict(), "projected_steps": dict(self.projected)}
+        if self._count is not None:  # in the middle of a task: its projected steps so far
+            state["projected_so_far"] = self._count
+        return state
 
     def load_state_dict(self, state) -> None:
         self.buffer.load_state_dict(state.get("buffer", {}))
         self.projected = dict(state.get("projected_steps", {}))
+        self._count = state.get("projected_so_far")
 
     def report(self):
         return {"buffer": self.buffer.counts(), "projected_steps": dict(self.projected)}

@@ -86,6 +86,13 @@ class Method:
         """At the start of each task; may add modules (a new projector) and return the model."""
         return model
 
+    def resume_task(self, model: VisionLanguageModel, task: Task, ctx: Context) -> VisionLanguageModel:
+        """Instead of `before_task` when a run resumes in the middle of `task` (after `load_state_dict`
+        and `setup`): the state is already the mid-task state, so change none of it; only set up
+        what `before_task` sets up outside the state (which parameters train, the current module).
+        Nothing by default, which is right for methods without a `before_task`."""
+        return model
+
     def trainable_parameters(self, model: VisionLanguageModel, task: Task) -> list[dict]:
         """Parameter groups for this task's optimiser; by default every parameter requiring grad."""
         return [{"params": [p for _, p in model.trainable_named_parameters()]}]
@@ -123,7 +130,10 @@ class Method:
     # ---- state -------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The method's state: tensors and plain values (numbers, strings, lists, dicts)."""
+        """The method's state: tensors and plain values (numbers, strings, lists, dicts).
+
+        It is saved between tasks and also in the middle of a task (step checkpoints), so it holds
+        whatever a task accumulates as it trains (a path integral, counters) as well."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -97,11 +97,21 @@ class EProj(Method):
     def before_task(self, model, task, ctx):
         self.routed.route = None
         index = self.choose_projector(model, task, ctx)
-        for i, expert in enumerate(self.routed.experts):
-            expert.requires_grad_(self._trainable and i == index)
+        self._train_only(index)
         self.current = self.routed.default = index
         self.task_projector[task.name] = index
         return model
+
+    def resume_task(self, model, task, ctx):
+        """Mid-task resume: `setup` rebuilt every projector (the task's included) from the state; only
+        the task's own projector trains."""
+        self.routed.route = None
+        self._train_only(self.current)
+        return model
+
+    def _train_only(self, index: int) -> None:
+        for i, expert in enumerate(self.routed.experts):
+            expert.requires_grad_(self._trainable and i == index)
 
     def after_task(self, model, task, ctx) -> None:
         """Add the task's inputs to the key of the projector it trained."""

@@ -39,7 +39,8 @@ selection and key initialisation are options.
 
 State: the groups (owner task and size), L, the widths of the two query spaces, U_old (d × k,
 float32; grows with each task's new directions, at most d × d), the ranks, and selection counts
-(per trained task per prompt, and per evaluation row per evaluated task per group). Prompts and
+(per trained task per prompt, and per evaluation row per evaluated task per group; in the middle
+of a task also its tally so far, so that a run resumed there counts on). Prompts and
 keys are parameters of a `PromptPool` attached to the model as `mcit_prompt_pool` and are saved
 with the model's weights: P · (L·d + Di + Dt) numbers per task. `report()` gives the ranks, the
 pool size and the selection counts.
@@ -165,6 +166,16 @@ class FwdPrompt(Method):
         self._tally = torch.zeros(self.pool.size, dtype=torch.long, device=model.device)
         return model
 
+    def resume_task(self, model, task, ctx):
+        """Mid-task resume: `setup` rebuilt the pool with the task's group (its values come with the
+        weights); only that group trains, and the selection tally continues from the state."""
+        self.injector.disarm()
+        self.current = len(self.groups) - 1
+        self.pool.train_only(self.current)
+        tally = self._tally if self._tally is not None else torch.zeros(self.pool.size, dtype=torch.long)
+        self._tally = tally.to(model.device)
+        return model
+
     def _initial_keys(self, model, task, ctx, draw: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(image keys, text keys) of a new group: near the mean query of the task's records, or random."""
         count, di, dt = self.options.prompts_per_task, self.dims["image"], self.dims["embedding"]
@@ -281,6 +292,7 @@ class FwdPrompt(Method):
             if ctx.accelerator.num_processes > 1:
                 tally = ctx.accelerator.reduce(tally, "sum")
             self.train_counts[task.name] = [int(v) for v in tally.tolist()]
+            self._tally = None
         self.pool.train_only(None)
         ctx.log({"event": "fwd-prompt", "task": task.name, "prompts": self.pool.size,
                  "dimension": self.dims["embedding"], "pretrained_rank": self.pre_rank, **self.ranks[task.name]})
@@ -297,9 +309,12 @@ class FwdPrompt(Method):
     # ---- state and report --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        return {"groups": [dict(g) for g in self.groups], "length": self.length, "dims": dict(self.dims),
-                "old_basis": self.old_basis, "ranks": _copy(self.ranks),
-                "train_counts": _copy(self.train_counts), "eval_counts": _copy(self.eval_counts)}
+        state = {"groups": [dict(g) for g in self.groups], "length": self.length, "dims": dict(self.dims),
+                 "old_basis": self.old_basis, "ranks": _copy(self.ranks),
+                 "train_counts": _copy(self.train_counts), "eval_counts": _copy(self.eval_counts)}
+        if self._tally is not None:  # in the middle of a task: its selections so far
+            state["tally"] = self._tally
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.groups = [dict(g) for g in state.get("groups", [])]
@@ -309,6 +324,7 @@ class FwdPrompt(Method):
         self.ranks = _copy(state.get("ranks", {}))
         self.train_counts = _copy(state.get("train_counts", {}))
         self.eval_counts = _copy(state.get("eval_counts", {}))
+        self._tally = state.get("tally")
 
     def report(self) -> dict[str, Any]:
         return {"prompts": sum(g["prompts"] for g in self.groups), "groups": [g["task"] for g in self.groups],

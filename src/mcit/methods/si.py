@@ -7,9 +7,10 @@ taken). At the end of the task each parameter's share of the loss decrease becom
 parameters. Later tasks train with λ Σ_k Ω_k (θ_k − θ*_k)², logged as "si".
 
 State between tasks: Ω and the anchor, O(|θ|) whatever the number of tasks; during a task the
-path integral holds four more copies (start, previous step, gradient, ω). Defaults: ξ = 0.1 and
-λ = 1 (the paper's c; both unconfirmed for this setting). Negative path integrals, possible with
-an adaptive optimiser, are clamped to zero.
+path integral holds four more copies (start, previous step, gradient, ω), saved with step
+checkpoints so that a run resumed in the middle of a task continues the same path. Defaults:
+ξ = 0.1 and λ = 1 (the paper's c; both unconfirmed for this setting). Negative path integrals,
+possible with an adaptive optimiser, are clamped to zero.
 """
 
 from __future__ import annotations
@@ -46,12 +47,19 @@ class SI(Method):
 
     def setup(self, model, ctx):
         self.penalty.to(model.device)
+        self.path.to(model.device)
         return model
 
     def before_task(self, model, task, ctx):
         named = model.trainable_named_parameters()
         self.params = [p for _, p in named]
         self.path.begin(named)
+        return model
+
+    def resume_task(self, model, task, ctx):
+        """Mid-task resume: the path so far came with the state; follow the same parameters."""
+        named = dict(model.trainable_named_parameters())
+        self.params = [named[n] for n in self.path.names]
         return model
 
     def extra_losses(self, model, batch, outputs, ctx):
@@ -69,7 +77,8 @@ class SI(Method):
         self.penalty.consolidate(importance, model.trainable_named_parameters())
 
     def state_dict(self):
-        return self.penalty.state_dict()
+        return {**self.penalty.state_dict(), "path": self.path.state_dict()}
 
     def load_state_dict(self, state) -> None:
         self.penalty.load_state_dict(state)
+        self.path.load_state_dict(state.get("path", {}))

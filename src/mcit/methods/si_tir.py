@@ -41,11 +41,28 @@ class SITIR(TIRMethod):
         self.path = PathIntegral()
         self.params: list = []
 
+    def setup(self, model, ctx):
+        self.path.to(model.device)
+        return super().setup(model, ctx)
+
     def before_task(self, model, task, ctx):
         named = model.trainable_named_parameters()
         self.params = [p for _, p in named]
         self.path.begin(named)
         return super().before_task(model, task, ctx)
+
+    def resume_task(self, model, task, ctx):
+        """Mid-task resume: the path so far came with the state; follow the same parameters."""
+        named = dict(model.trainable_named_parameters())
+        self.params = [named[n] for n in self.path.names]
+        return super().resume_task(model, task, ctx)
+
+    def state_dict(self):
+        return {**super().state_dict(), "path": self.path.state_dict()}
+
+    def load_state_dict(self, state) -> None:
+        super().load_state_dict(state)
+        self.path.load_state_dict(state.get("path", {}))
 
     def after_backward(self, model, ctx) -> None:
         self.path.record_gradients(self.params)

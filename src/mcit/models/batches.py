@@ -11,12 +11,14 @@ Generation batches: only the prompt, left-padded, so new tokens follow every pro
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
 from PIL import Image
 
 from mcit.core.errors import UserError
+from mcit.data.check import MAX_IMAGE_PIXELS
 from mcit.data.schema import Record
 
 IGNORE_INDEX = -100
@@ -25,14 +27,25 @@ PER_TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_typ
 
 
 def load_image(record: Record) -> Image.Image | None:
-    """The record's image as RGB (greyscale and RGBA files are converted), or None."""
+    """The record's image as RGB (greyscale and RGBA files are converted), or None.
+
+    Images above `MAX_IMAGE_PIXELS` are refused from their header, before any pixel is decoded
+    (the loaders check that images exist, not their contents; `mcit data check` checks both).
+    """
     if record.image is None:
         return None
+    where = f"record {record.source or record.id}"
     try:
-        with Image.open(record.image) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{record.image}: cannot read the image of record {record.source or record.id} ({exc}); "
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below applies instead
+            with Image.open(record.image) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise UserError(f"{record.image}: the image of {where} has {width}x{height} pixels, above the "
+                                    f"{MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit; downscale it")
+                return image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UserError(f"{record.image}: cannot read the image of {where} ({exc}); "
                         "run `mcit data check` on the benchmark") from None
 
 

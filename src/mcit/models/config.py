@@ -33,6 +33,8 @@ class ModelConfig:
     lora: LoraOptions = option(default_factory=LoraOptions, help="LoRA settings when tune=lora")
     dtype: Literal["float32", "bfloat16", "float16"] = option("float32", "dtype the weights are loaded in")
     trust_remote_code: bool = option(False, "allow a hub model's own Python code to run (only for models you trust)")
+    allow_pickle: bool = option(False, "accept weights stored only as pickle files (pytorch_model.bin, .pt); they are "
+                                       "read with torch's weights_only loader, but prefer safetensors")
     gradient_checkpointing: bool = option(False, "recompute activations in backward to save memory")
     revision: str | None = option(None, "hub revision (branch, tag or commit) of the model")
 

@@ -1,7 +1,10 @@
 """Loading a model by name: a built-in tiny model, a local folder, or a hub id from the cache.
 
-Weights are read from safetensors only (no pickle), and a model's own Python code runs only when
-the user sets `model.trust_remote_code`.
+Nothing in a model's files runs as code unless the user asks. Weights are read from safetensors;
+a model whose weights are only pickle files (`pytorch_model.bin`, `.pt`), which can hide code that
+runs on loading, is refused unless `model.allow_pickle` is set, and even then they are read with
+`torch.load(weights_only=True)` (transformers' loader, which refuses pickled objects other than
+tensors and plain containers). A model's own Python code runs only with `model.trust_remote_code`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from mcit.models.families import family_for
 from mcit.models.trainable import apply_tuning
 
 WEIGHTS_DIR = Path(__file__).parent / "tiny" / "weights"
+#: Suffixes of weight files stored with pickle.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 #: Built-in models: name -> one-line description.
 BUILTIN_MODELS = {
@@ -34,21 +39,42 @@ def builtin_folder(name: str) -> Path:
 
 
 def _load_pretrained(source: str, config: ModelConfig):
+    import pickle  # only for its exception type: nothing is unpickled here
+
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     kwargs = {"trust_remote_code": config.trust_remote_code, "revision": config.revision}
+    # Without allow_pickle only safetensors; with it safetensors when present, else pickle read weights_only.
+    weights = {"use_safetensors": None, "weights_only": True} if config.allow_pickle else {"use_safetensors": True}
     try:
         processor = AutoProcessor.from_pretrained(source, **kwargs)
         network = AutoModelForImageTextToText.from_pretrained(
-            source, dtype=getattr(torch, config.dtype), use_safetensors=True, **kwargs)
+            source, dtype=getattr(torch, config.dtype), **weights, **kwargs)
+    except pickle.UnpicklingError:
+        raise UserError(f"cannot load model '{source}': its pickle weights hold objects other than tensors, which "
+                        "mcit does not load (they could run code); convert the weights to safetensors") from None
     except (OSError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = (str(exc).splitlines()[0] if str(exc) else type(exc).__name__).rstrip(". ")
+        hint = ("; if it has only pickle weights, convert them to safetensors or set model.allow_pickle=true"
+                if not config.allow_pickle and "safetensors" in message else "")
         raise UserError(
-            f"cannot load model '{source}': {message}. Give a built-in name ({', '.join(BUILTIN_MODELS)}), "
+            f"cannot load model '{source}': {message}{hint}. Give a built-in name ({', '.join(BUILTIN_MODELS)}), "
             "a folder with config.json and safetensors weights, or a hub id already in the local "
             "Hugging Face cache (download it on a connected machine first)") from None
     return network, processor
+
+
+def _refuse_pickle_only(folder: Path, config: ModelConfig) -> None:
+    """Refuse a model folder whose weights are only pickle files, unless `model.allow_pickle` is set."""
+    if config.allow_pickle or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UserError(f"{folder}: the weights are stored only with pickle ({pickles[0]}), which can run code "
+                        "hidden in the file, so mcit does not load them; convert them to safetensors "
+                        "(save_pretrained(..., safe_serialization=True)), or set model.allow_pickle=true "
+                        "if you trust where they come from (they are then read with weights_only)")
 
 
 def load_model(config: ModelConfig, seed: int = 0) -> VisionLanguageModel:
@@ -67,6 +93,7 @@ def load_model(config: ModelConfig, seed: int = 0) -> VisionLanguageModel:
             folder = Path(config.name).expanduser()
             if not (folder / "config.json").exists():
                 raise UserError(f"{folder}: not a model folder (no config.json); pass a folder saved with save_pretrained")
+            _refuse_pickle_only(folder, config)
             source = str(folder)
         else:
             source = config.name

@@ -35,6 +35,9 @@ class TrainConfig:
     max_grad_norm: float | None = option(1.0, "clip the gradient to this global norm (null: no clipping)", min=0)
     mixed_precision: Literal["no", "bf16", "fp16"] = option("no", "autocast precision (bf16 on GPUs that support it)")
     log_every: int = option(10, "optimiser steps between log lines", min=1)
+    checkpoint_every: int | None = option(
+        100, "optimiser steps between checkpoints within a task, which a killed run resumes from (the end of "
+             "each task's training is then checkpointed too); null: only after each task's evaluation", min=1)
 
 
 @dataclass
@@ -57,6 +60,8 @@ class RunConfig:
     seed: int = option(0, "seed of model initialisation, data order and methods' random draws")
     output: str | None = option(None, "run directory (default: runs/BENCHMARK/METHOD-MODEL-seedN)")
     device: Literal["auto", "cpu"] = option("auto", "auto: a GPU when accelerate finds one; cpu: force the CPU")
+    deterministic: bool = option(False, "use only deterministic GPU kernels (torch.use_deterministic_algorithms, "
+                                        "CUBLAS_WORKSPACE_CONFIG); slower; see docs/determinism.md")
 
 
 @dataclass

@@ -17,6 +17,11 @@ class Console:
         if self.enabled:
             print(text, file=sys.stderr, flush=True)
 
+    def warn(self, text: str) -> None:
+        """A warning on stderr, shown even with --quiet (on the main process only)."""
+        if self.show_results:
+            print(f"mcit: warning: {text}", file=sys.stderr, flush=True)
+
     def result(self, text: str) -> None:
         if self.show_results:
             print(text, flush=True)

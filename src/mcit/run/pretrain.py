@@ -76,6 +76,7 @@ def pretrain(name: str, output: str | None = None, steps: int | None = None, qui
 
     `steps`, when given, replaces the step counts of every stage (for quick checks).
     """
+    from mcit.core.files import atomic_folder
     from mcit.models.tiny.build import save_tiny
     from mcit.run.config import resolve
     from mcit.run.console import Console
@@ -106,7 +107,9 @@ def pretrain(name: str, output: str | None = None, steps: int | None = None, qui
         run_dir = RunDirectory(Path(work) / "run")
         run_dir.prepare(resolved.to_dict(), resume=False, overwrite=True)
         _, model = run_stream(resolved, run_dir, resume=False, console=console)
-        save_tiny(model.network, model.processor, folder, dtype="float16")
+        with atomic_folder(folder) as tmp:  # a killed pretraining never leaves half a model behind
+            save_tiny(model.network, model.processor, tmp, dtype="float16")
+            tmp.chmod(0o755)
     if not quiet:
         print(f"saved {name} to {folder}")
     return folder

@@ -5,15 +5,20 @@
       progress.json        stages finished so far and the accuracy matrix up to them
       results.json         the final results (its presence marks a finished run)
       log.jsonl            one JSON object per line: losses, learning rates, evaluations
-      checkpoints/NN-NAME/ trainable weights (safetensors) and the method's state after stage NN
+      checkpoints/         NN-NAME/ after stage NN and its evaluation; while stage NN runs also
+                           NN-NAME.step-SSSSSS/ (the newest step checkpoint) and NN-NAME.trained/
+                           (before its evaluation); see `mcit.run.checkpoint`
       predictions/NN/      every answer generated after stage NN, one JSON-lines file per task
 
 A finished run is never overwritten unless the user asks (`--overwrite`); an unfinished one
-continues only with `--resume`.
+continues only with `--resume`. A run that stops on a user error before it has evaluated anything
+removes what it wrote (`discard_unstarted`), so fixing the mistake and running again just works.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import shutil
 from pathlib import Path
@@ -22,6 +27,10 @@ from typing import Any
 from mcit.core.configs import load_yaml
 from mcit.core.errors import UserError
 from mcit.core.files import read_json, write_json, write_yaml
+
+
+#: Folder of a run's TensorBoard event files.
+TRACKER_DIR = "tensorboard"
 
 
 class RunDirectory:
@@ -49,7 +58,36 @@ class RunDirectory:
         return self.path / "log.jsonl"
 
     def checkpoint_dir(self, stage_index: int, name: str) -> Path:
+        """The checkpoint after stage `stage_index` (0-based) and its evaluation."""
         return self.path / "checkpoints" / f"{stage_index + 1:02d}-{name}"
+
+    def trained_checkpoint_dir(self, stage_index: int, name: str) -> Path:
+        """The checkpoint after stage `stage_index`'s training and `after_task`, before its evaluation."""
+        base = self.checkpoint_dir(stage_index, name)
+        return base.with_name(base.name + ".trained")
+
+    def step_checkpoint_dir(self, stage_index: int, name: str, step: int) -> Path:
+        """The checkpoint of stage `stage_index` after `step` optimiser steps."""
+        base = self.checkpoint_dir(stage_index, name)
+        return base.with_name(f"{base.name}.step-{step:06d}")
+
+    def step_checkpoints(self, stage_index: int, name: str) -> dict[int, Path]:
+        """The step checkpoints of a stage on disk, by step."""
+        base = self.checkpoint_dir(stage_index, name)
+        prefix = base.name + ".step-"
+        found = {}
+        for path in base.parent.glob(glob.escape(prefix) + "*"):
+            suffix = path.name[len(prefix):]
+            if suffix.isdigit() and path.is_dir():
+                found[int(suffix)] = path
+        return found
+
+    def remove_checkpoints(self, folders) -> None:
+        """Delete checkpoint folders that a newer checkpoint has made useless (main process only)."""
+        if not self.is_main:
+            return
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def predictions_dir(self, row: int) -> Path:
         return self.path / "predictions" / f"{row:02d}"
@@ -96,6 +134,28 @@ class RunDirectory:
                 raise UserError(f"{self.path}: cannot create the run directory ({exc.strerror}); "
                                 "choose a writable --output") from None
             write_yaml(self.config_file, config)
+
+    def discard_unstarted(self) -> None:
+        """Remove what a fresh run wrote before it failed, if it had not evaluated anything yet.
+
+        Only the run's own files go (config, log, zero-shot predictions, leftovers of crashes), and
+        the folder itself if that leaves it empty; anything else in it stays.
+        """
+        if not self.is_main or not self.path.is_dir() or self.progress_file.exists() or self.finished:
+            return
+        from mcit.core.files import remove_temporaries
+
+        remove_temporaries(self.path)
+        for name in ("config.yaml", "log.jsonl"):
+            (self.path / name).unlink(missing_ok=True)
+        shutil.rmtree(self.path / TRACKER_DIR, ignore_errors=True)
+        zero_shot = self.predictions_dir(0)
+        if zero_shot.is_dir():
+            for file in zero_shot.glob("*.jsonl"):
+                file.unlink()
+        for folder in (zero_shot, zero_shot.parent, self.path / "checkpoints", self.path):
+            with contextlib.suppress(OSError):  # a folder that is not empty holds the user's own files
+                folder.rmdir()
 
     # progress and results
     def read_progress(self) -> dict[str, Any] | None:

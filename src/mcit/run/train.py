@@ -8,6 +8,18 @@ final and synchronised), clipping, the optimiser and schedule step, and `after_s
 The data order is drawn from a generator seeded by the run's seed and the stage, so it is the
 same on every process and in a resumed run. Each global micro-batch is split evenly across
 processes, so one process with batch B and two with B/2 each see the same samples per step.
+
+Step checkpoints: every `train.checkpoint_every` optimiser steps (except after the last one,
+which the loop checkpoints after `after_task`) the loop is handed a `TrainPosition`: the
+optimiser's, schedule's and loss scaler's states, the loss sums and the random states. A stage
+started from a position skips the micro-batches already consumed (the data order is a pure
+function of the seed, the stage and the epoch) and continues with those states, so it takes
+exactly the steps the uninterrupted stage takes.
+
+Non-finite losses: every step's loss is checked on the device without waiting for it (the first
+bad step and the last finite loss are kept in device tensors, `FiniteWatch`). The check is read
+at each log line and before each step checkpoint, so a stage stops naming the task, the first
+non-finite step and the last finite loss, and no checkpoint ever holds what a bad step produced.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -23,7 +35,10 @@ from mcit.core.errors import UserError
 from mcit.data.schema import Record, Task
 from mcit.methods.base import Method
 from mcit.methods.context import Context
+from mcit.run import killpoint
+from mcit.run.checkpoint import capture_random_state, restore_random_state
 from mcit.run.config import TrainConfig
+from mcit.run.optimizer_state import by_name, by_position, parameter_names
 
 
 class NonFiniteLoss(UserError):
@@ -52,6 +67,85 @@ class StagePlan:
                     window = (window * math.ceil(batch_size / max(1, len(window))))[:batch_size]
                 yield [self.records[i] for i in window[rank * per_process:(rank + 1) * per_process]]
             epoch += 1
+
+
+@dataclass
+class TrainPosition:
+    """Where a stage's training stands after `step` optimiser steps: what a step checkpoint holds
+    besides the weights and the method's state.
+
+    Attributes:
+        step: optimiser steps done in the stage.
+        optimizer: the optimiser's state by parameter name (`optimizer_state.by_name`).
+        scheduler: the learning-rate schedule's state dict.
+        scaler: the fp16 loss scaler's state dict, or None without one.
+        totals: each loss summed over the stage's micro-batches so far.
+        window: [loss sum, micro-batches] since the last log line.
+        last_finite: [loss, step] of the last step with a finite loss, or None.
+        random: the random states to continue with (JSON part, tensor part).
+    """
+
+    step: int
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any] | None
+    totals: dict[str, float]
+    window: list[float]
+    last_finite: list[float] | None
+    random: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
+
+    def plain(self) -> dict[str, Any]:
+        """The JSON part (the loop's `loop.json` of a step checkpoint)."""
+        return {"step": self.step, "totals": dict(self.totals), "window": list(self.window),
+                "last_finite": None if self.last_finite is None else list(self.last_finite)}
+
+    def tensors(self) -> dict[str, Any]:
+        """The part with tensors (`optimizer.*` of a step checkpoint)."""
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
+
+    @classmethod
+    def from_parts(cls, plain: dict[str, Any], tensors: dict[str, Any],
+                   random: tuple[dict[str, Any], dict[str, torch.Tensor]] | None) -> TrainPosition:
+        return cls(step=int(plain["step"]), optimizer=tensors["optimizer"], scheduler=tensors["scheduler"],
+                   scaler=tensors.get("scaler"), totals={k: float(v) for k, v in plain["totals"].items()},
+                   window=[float(plain["window"][0]), int(plain["window"][1])],
+                   last_finite=plain.get("last_finite"), random=random)
+
+
+class FiniteWatch:
+    """The first step with a non-finite loss and the last finite loss, kept on the device.
+
+    `update` costs a few tensor operations and no host synchronisation; `first_bad` reads the
+    result (one synchronisation, plus one collective with several processes).
+    """
+
+    def __init__(self, device: torch.device, last_finite: list[float] | None = None):
+        self.bad_step = torch.zeros((), dtype=torch.long, device=device)  # 0: no bad step yet
+        self.bad_value = torch.zeros((), device=device)
+        self.last = torch.full((), float("nan") if last_finite is None else last_finite[0], device=device)
+        self.last_step = torch.full((), 0 if last_finite is None else int(last_finite[1]), dtype=torch.long,
+                                    device=device)
+
+    def update(self, loss: torch.Tensor, step: int) -> None:
+        finite = torch.isfinite(loss)
+        clean = self.bad_step == 0
+        first = clean & ~finite
+        self.bad_step = torch.where(first, step, self.bad_step)
+        self.bad_value = torch.where(first, loss, self.bad_value)
+        good = clean & finite
+        self.last = torch.where(good, loss, self.last)
+        self.last_step = torch.where(good, step, self.last_step)
+
+    def read(self, accelerator) -> tuple[int, float, list[float] | None]:
+        """(first bad step or 0, its loss, [last finite loss, its step] or None)."""
+        bad_step = self.bad_step
+        if accelerator.num_processes > 1:  # every process must stop together: the earliest bad step anywhere
+            marked = torch.where(bad_step > 0, -bad_step, torch.full_like(bad_step, -(2 ** 62)))
+            bad_step = -accelerator.reduce(marked, "max")
+            bad_step = torch.where(bad_step == 2 ** 62, torch.zeros_like(bad_step), bad_step)
+        step, value, last, last_step = torch.stack([bad_step.float(), self.bad_value.float(), self.last.float(),
+                                                    self.last_step.float()]).tolist()
+        return int(step), value, ([last, int(last_step)] if last_step > 0 else None)
 
 
 def plan_stage(records: Sequence[Record], config: TrainConfig, seed: int, stage_index: int) -> StagePlan:
@@ -89,9 +183,22 @@ def unscale_once(accelerator, optimizer) -> bool:
     return True
 
 
+def _non_finite(task: Task, steps: int, bad_step: int, value: float, last: list[float] | None) -> NonFiniteLoss:
+    before = (f"the last finite loss was {last[0]:.4f} at step {last[1]}" if last is not None
+              else "no step of this task had a finite loss")
+    return NonFiniteLoss(f"task '{task.name}': the loss became {value} at step {bad_step} of {steps} ({before}); "
+                         "lower train.lr or enable clipping (train.max_grad_norm); the run stopped")
+
+
 def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
-                on_step: Callable[[int, int, float | None, float], None] | None = None) -> dict[str, float]:
-    """Run one stage's optimiser steps; returns the mean of each loss over the stage."""
+                on_step: Callable[[int, int, float | None, float], None] | None = None,
+                start: TrainPosition | None = None,
+                on_checkpoint: Callable[[TrainPosition], None] | None = None) -> dict[str, float]:
+    """Run one stage's optimiser steps; returns the mean of each loss over the stage.
+
+    `start` continues the stage from a step checkpoint's position; `on_checkpoint` receives the
+    position every `config.checkpoint_every` steps (on every process; the caller writes it).
+    """
     accelerator = ctx.accelerator
     model = ctx.model
     world = accelerator.num_processes
@@ -106,16 +213,36 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
         return {}
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config, plan.steps)
+    names = parameter_names(optimizer, model.network)
+    if start is not None:
+        optimizer.load_state_dict(by_position(start.optimizer, optimizer, names, f"task '{task.name}'"))
+        scheduler.load_state_dict(start.scheduler)
     accelerator.free_memory()
     model.module, optimizer = accelerator.prepare(model.network, optimizer)
+    scaler = getattr(accelerator, "scaler", None)
+    if start is not None and scaler is not None and start.scaler:
+        scaler.load_state_dict(start.scaler)
     model.network.train()
     batches = plan.batches(config.batch_size, accelerator.process_index, world)
+    device = accelerator.device
     totals: dict[str, torch.Tensor] = {}
-    window_loss = torch.zeros((), device=accelerator.device)
+    window_loss = torch.zeros((), device=device)
     window_count = 0
-    last_finite: float | None = None
-    for step in range(plan.steps):
+    first_step = 0
+    if start is not None:
+        for _ in range(start.step * config.grad_accumulation):
+            next(batches)
+        totals = {name: torch.tensor(value, dtype=torch.float32, device=device) for name, value in start.totals.items()}
+        window_loss.fill_(start.window[0])
+        window_count = int(start.window[1])
+        first_step = start.step
+        if start.random is not None:
+            restore_random_state(*start.random)
+    watch = FiniteWatch(device, start.last_finite if start is not None else None)
+    every = config.checkpoint_every
+    for step in range(first_step, plan.steps):
         ctx.step = step
+        step_loss = None
         for micro in range(config.grad_accumulation):
             batch = model.to_device(model.training_batch(next(batches)))
             batch = method.before_forward(batch, ctx)
@@ -130,6 +257,8 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
                 totals[name] = totals.get(name, 0.0) + value.detach().float()
             window_loss += total.detach().float()
             window_count += 1
+            step_loss = total.detach().float() if step_loss is None else step_loss + total.detach().float()
+        watch.update(step_loss / config.grad_accumulation, step + 1)
         unscaled = unscale_once(accelerator, optimizer)
         method.after_backward(model, ctx)
         if config.max_grad_norm is not None:
@@ -144,13 +273,10 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
         ctx.global_step += 1
         last_step = step == plan.steps - 1
         if (step + 1) % config.log_every == 0 or last_step:
-            mean_loss = (window_loss / window_count).item()  # the only host sync, once per log interval
-            if not math.isfinite(mean_loss):
-                where = f"after the last finite loss {last_finite:.4f}" if last_finite is not None else "from the start"
-                raise NonFiniteLoss(f"task '{task.name}': the loss became {mean_loss} by step {step + 1} ({where}); "
-                                    "lower train.lr or enable clipping (train.max_grad_norm); "
-                                    "the last good checkpoint is kept")
-            last_finite = mean_loss
+            bad_step, bad_value, last_finite = watch.read(accelerator)  # host syncs only once per log interval
+            if bad_step:
+                raise _non_finite(task, plan.steps, bad_step, bad_value, last_finite)
+            mean_loss = (window_loss / window_count).item()
             lr = scheduler.get_last_lr()[0]
             ctx.log({"event": "train", "task": task.name, "stage": ctx.stage_index + 1, "step": step + 1,
                      "steps": plan.steps, "loss": mean_loss, "lr": lr})
@@ -160,6 +286,16 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
             window_count = 0
         elif on_step:
             on_step(step + 1, plan.steps, None, scheduler.get_last_lr()[0])
+        if on_checkpoint is not None and every and (step + 1) % every == 0 and not last_step:
+            bad_step, bad_value, last_finite = watch.read(accelerator)
+            if bad_step:  # never checkpoint what a non-finite step produced
+                raise _non_finite(task, plan.steps, bad_step, bad_value, last_finite)
+            on_checkpoint(TrainPosition(
+                step=step + 1, optimizer=by_name(optimizer.state_dict(), names), scheduler=scheduler.state_dict(),
+                scaler=scaler.state_dict() if scaler is not None else None,
+                totals={name: value.item() for name, value in totals.items()},
+                window=[window_loss.item(), window_count], last_finite=last_finite, random=capture_random_state()))
+        killpoint.reached("step")
     n_micro = plan.steps * config.grad_accumulation
     means = {name: (value / n_micro).item() for name, value in totals.items()}
     model.module = accelerator.unwrap_model(model.module)

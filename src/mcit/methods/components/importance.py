@@ -94,7 +94,8 @@ class PathIntegral:
     after the step, and `importance` at the end of the task. Negative totals (an adaptive
     optimiser can step against the gradient) are clamped to zero, so that the penalty never
     rewards moving away from an anchor. Holds four copies of the trainable parameters while a
-    task trains (start, previous, gradient, ω) and none between tasks.
+    task trains (start, previous, gradient, ω) and none between tasks; `state_dict` saves them
+    for a run checkpointed in the middle of a task.
     """
 
     def __init__(self) -> None:
@@ -142,3 +143,26 @@ class PathIntegral:
         result = dict(zip(self.names, torch._foreach_div(omega, denominator)))
         self.__init__()
         return result
+
+    # A run checkpointed in the middle of a task saves the path so far and continues it on resume.
+    _PARTS = ("start", "previous", "grads", "omega")
+
+    def state_dict(self) -> dict:
+        """The path so far by parameter name (empty between tasks)."""
+        if not self.names:
+            return {}
+        return {"names": list(self.names), "has_grads": self.has_grads,
+                **{part: dict(zip(self.names, getattr(self, part))) for part in self._PARTS}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__init__()
+        if state:
+            self.names = list(state["names"])
+            for part in self._PARTS:
+                setattr(self, part, [state[part][n] for n in self.names])
+            self.has_grads = bool(state["has_grads"])
+
+    def to(self, device: torch.device | str) -> PathIntegral:
+        for part in self._PARTS:
+            setattr(self, part, [t.to(device) for t in getattr(self, part)])
+        return self

@@ -179,12 +179,21 @@ class TIRMethod(Method):
         return model
 
     def before_task(self, model, task: Task, ctx):
+        self._weigh(model, task, ctx)
+        return model
+
+    def resume_task(self, model, task: Task, ctx):
+        """Mid-task resume: the task was observed before (in the state); weigh the terms again."""
+        self._weigh(model, task, ctx)
+        return model
+
+    def _weigh(self, model, task: Task, ctx) -> None:
+        """The terms' weights for `task` (observing the task first, once)."""
         self.similarity.observe(task, model, ctx)
         per_task = task_weights(task.name, self.terms.tasks, self.similarity.similarity,
                                 self.options.weighting, self.options.normalise)
         self.weights = self.terms.term_weights(per_task)
         self.weight_log[task.name] = {n: round(w, 6) for n, w in per_task.items()}
-        return model
 
     def extra_losses(self, model, batch: dict, outputs, ctx) -> dict[str, torch.Tensor]:
         value = self.terms.penalty(model.trainable_named_parameters(), self.weights)
