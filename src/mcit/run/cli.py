@@ -2,6 +2,9 @@
 
     mcit run [CONFIG.yaml] [--method NAME] [--model NAME|PATH] [--benchmark NAME|PATH]
              [--order a,b,c] [--seed N] [--output DIR] [--resume] [--overwrite] [key=value ...]
+             [--seeds 0,1,2] [--methods a,b] [--trackers tensorboard,wandb,mlflow|none]
+    mcit compare RUN... [--format text|markdown|csv|latex] [--output FILE]
+    mcit report RUN... [--html FILE] [--figures DIR]
     mcit methods
     mcit benchmarks
     mcit data check PATH [--images DIR]
@@ -15,6 +18,7 @@ Mistakes a user can fix end in one line on stderr and exit status 2, without a t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -37,6 +41,26 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--resume", action="store_true", help="continue an unfinished run in the run directory")
     run.add_argument("--overwrite", action="store_true", help="replace whatever the run directory holds")
     run.add_argument("--quiet", action="store_true", help="no progress bars, only the final tables")
+    run.add_argument("--seeds", help="several runs, one per seed: 0,1,2 or 0-4 (--output is then their parent folder)")
+    run.add_argument("--methods", help="several runs, one per method: seqft,ewc (--output is then their parent "
+                                       "folder; NAME.key=value sets an option of method NAME only)")
+    run.add_argument("--trackers", help="experiment trackers: tensorboard, wandb, mlflow, comma-separated, or none "
+                                        "(default: tensorboard when installed)")
+
+
+def _add_results_parsers(commands) -> None:
+    compare = commands.add_parser("compare", help="table of finished runs: mean ± std over seeds per method",
+                                  description="Group finished runs by method, model and benchmark (and any other "
+                                              "setting but the seed) and show mean ± sample std over seeds.")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or folders searched for finished runs")
+    compare.add_argument("--format", choices=("text", "markdown", "csv", "latex"), default="text")
+    compare.add_argument("--output", help="write the table to this file instead of printing it")
+    report = commands.add_parser("report", help="HTML page (and SVG/PNG figures) of finished runs",
+                                 description="One self-contained HTML page with the comparison table and, per run, "
+                                             "the accuracy-matrix heatmap, A_t, forgetting, task similarity and config.")
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or folders searched for finished runs")
+    report.add_argument("--html", help="write the report page to this file")
+    report.add_argument("--figures", help="write every figure as SVG and PNG into this folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcit {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parser(commands)
+    _add_results_parsers(commands)
     commands.add_parser("methods", help="list the methods and their options")
     commands.add_parser("benchmarks", help="list the built-in streams and their tasks")
     data = commands.add_parser("data", help="check or look at benchmark data")
@@ -78,6 +103,9 @@ def _split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
     for item in items:
         if "=" in item:
             overrides.append(item)
+        elif not item.lower().endswith((".yaml", ".yml")) and not os.path.exists(item):
+            raise UserError(f"cannot read {item!r}: not a config file (no such .yaml file) and not a key=value "
+                            "override; write overrides as key=value, e.g. train.lr=0.001")
         elif config is None and not overrides:
             config = item
         else:
@@ -95,10 +123,53 @@ def command_run(args: argparse.Namespace) -> int:
     order = [t.strip() for t in args.order.split(",") if t.strip()] if args.order else None
     flags = {"method.name": args.method, "model.name": args.model, "benchmark.name": args.benchmark,
              "benchmark.order": order, "benchmark.images": args.images, "seed": args.seed, "output": args.output}
+    from mcit.run.tracking import select_trackers
+
+    trackers = select_trackers(args.trackers)
+    if args.seeds is not None or args.methods is not None:
+        return _run_several(args, config_path, flags, overrides, trackers)
     resolved = load_config(config_path, flags, overrides)
     run_dir = RunDirectory(resolved.output_dir)
     run_dir.prepare(resolved.to_dict(), resume=args.resume, overwrite=args.overwrite)
-    run_stream(resolved, run_dir, resume=args.resume, console=Console(quiet=args.quiet))
+    run_stream(resolved, run_dir, resume=args.resume, console=Console(quiet=args.quiet), trackers=trackers)
+    return 0
+
+
+def _run_several(args: argparse.Namespace, config_path: str | None, flags: dict, overrides: list[str],
+                 trackers: list[str]) -> int:
+    """`mcit run --seeds ... / --methods ...`: one run per (method, seed), a summary, status 1 if any failed."""
+    from mcit.run.multirun import format_summary, main_process, parse_methods, parse_seeds, plan_runs, run_many
+
+    methods = parse_methods(args.methods) if args.methods is not None else None
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    planned = plan_runs(config_path, flags, overrides, methods, seeds)
+    outcomes = run_many(planned, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, trackers=trackers)
+    if main_process():
+        print(format_summary(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from mcit.core.files import write_text
+    from mcit.run.compare import compare, format_table
+
+    text = format_table(compare(args.runs), args.format)
+    if args.output:
+        write_text(args.output, text)
+        print(f"comparison table: {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from mcit.run.report_html import write_report
+
+    written = write_report(args.runs, html_file=args.html, figures_dir=args.figures)
+    if written.html:
+        print(f"report: {written.html}")
+    if args.figures:
+        print(f"figures: {len(written.figures)} files in {args.figures}")
     return 0
 
 
@@ -152,7 +223,8 @@ def command_pretrain(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": command_run, "methods": command_methods, "benchmarks": command_benchmarks,
-            "data": command_data, "pretrain": command_pretrain}
+            "data": command_data, "pretrain": command_pretrain, "compare": command_compare,
+            "report": command_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
