@@ -24,7 +24,13 @@ from mcit.models.adapter import VisionLanguageModel
 
 
 class DenseHeads(nn.Module):
-    """Linear read-outs of pooled patch features, one per kind of target."""
+    """Linear read-outs of the encoder's patch features.
+
+    Every patch token predicts the shape and colour of the grid cell it lies in and the letter of
+    the word column it lies in, so each token, not only an average over a cell, carries what is at
+    its place. That is what lets the language model find an object by what it is ("the
+    triangle") and not only by where it is. The digit is read from the mean over all patches.
+    """
 
     def __init__(self, width: int):
         super().__init__()
@@ -34,21 +40,21 @@ class DenseHeads(nn.Module):
         self.digit = nn.Linear(width, len(DIGIT_CLASSES))
 
     def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`patches` [B, side, side, D] -> logits per target kind."""
-        batch, side, _, width = patches.shape
-        per_cell = side // GRID
-        per_column = side // WORD_LENGTH
-        cells = patches.reshape(batch, GRID, per_cell, GRID, per_cell, width).mean(dim=(2, 4)).reshape(batch, -1, width)
-        columns = patches.reshape(batch, side, WORD_LENGTH, per_column, width).mean(dim=(1, 3))
-        whole = patches.mean(dim=(1, 2))
-        return {"shape": self.shape(cells), "color": self.color(cells), "letter": self.letter(columns),
-                "digit": self.digit(whole)}
+        """`patches` [B, side, side, D] -> logits: per patch for shape, colour, letter; per image for digit."""
+        return {"shape": self.shape(patches), "color": self.color(patches), "letter": self.letter(patches),
+                "digit": self.digit(patches.mean(dim=(1, 2)))}
 
 
-def _targets(examples: list[VisionExample]) -> dict[str, torch.Tensor]:
-    return {"shape": torch.tensor([e.cell_shapes for e in examples]),
-            "color": torch.tensor([e.cell_colors for e in examples]),
-            "letter": torch.tensor([e.letters for e in examples]),
+def _spread(targets: torch.Tensor, side: int, rows: int, columns: int) -> torch.Tensor:
+    """Targets of a rows × columns grid [B, rows*columns] -> the same target on each patch [B, side, side]."""
+    grid = targets.reshape(-1, rows, columns)
+    return grid.repeat_interleave(side // rows, dim=1).repeat_interleave(side // columns, dim=2)
+
+
+def _targets(examples: list[VisionExample], side: int) -> dict[str, torch.Tensor]:
+    return {"shape": _spread(torch.tensor([e.cell_shapes for e in examples]), side, GRID, GRID),
+            "color": _spread(torch.tensor([e.cell_colors for e in examples]), side, GRID, GRID),
+            "letter": _spread(torch.tensor([e.letters for e in examples]), side, 1, WORD_LENGTH),
             "digit": torch.tensor([e.digit for e in examples])}
 
 
@@ -91,8 +97,9 @@ def pretrain_vision(model: VisionLanguageModel, steps: int, lr: float, batch_siz
     encoder.train()
     for step in range(steps):
         examples = [vision_example(rng) for _ in range(batch_size)]
-        targets = _targets(examples)
-        logits = heads(_patch_grid(model, _pixels(model, examples)))
+        patches = _patch_grid(model, _pixels(model, examples))
+        targets = _targets(examples, patches.shape[1])
+        logits = heads(patches)
         loss = sum(loss_fn(logits[k].reshape(-1, logits[k].shape[-1]), targets[k].reshape(-1).to(model.device))
                    for k in logits)
         loss.backward()
@@ -104,7 +111,8 @@ def pretrain_vision(model: VisionLanguageModel, steps: int, lr: float, batch_siz
             on_step(step + 1, float(loss.detach()))
     encoder.eval()
     with torch.no_grad():
-        accuracy = _accuracies(heads(_patch_grid(model, _pixels(model, held_out))), _targets(held_out))
+        patches = _patch_grid(model, _pixels(model, held_out))
+        accuracy = _accuracies(heads(patches), _targets(held_out, patches.shape[1]))
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)
     return accuracy

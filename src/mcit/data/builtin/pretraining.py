@@ -8,7 +8,11 @@ models mirror the two:
   words, digits), like BLIP-2's image-text pre-training;
 - `tiny-instruct` continues from `tiny-base` on a mix of instruction tasks that are *not* the
   stream's tasks (existence yes/no, positions, spelling, digit parity, counting in words,
-  lettered options about which objects appear), like InstructBLIP's held-in datasets.
+  lettered options about which objects appear, and full-sentence descriptions of one object
+  found by its shape or its colour, or of how many of a shape there are), like InstructBLIP's
+  held-in datasets. The sentence answers teach the skills the stream's questions need (finding
+  an object by what it is, noticing that it is absent) without the stream's short answer
+  formats, so a stream task still has to be learned and can then be forgotten.
 
 The images come from other random streams than the benchmark's (and the odd half of the
 handwritten digits), so no benchmark image is seen before the stream starts.
@@ -19,7 +23,7 @@ from __future__ import annotations
 import random
 
 from mcit.data.builtin.glyphs import WORD_LENGTH, digit_label, digit_pool, random_word, render_digit, render_word
-from mcit.data.builtin.scene import COLORS, SHAPES, Shape, random_scene, render_scene
+from mcit.data.builtin.scene import COLORS, PLURALS, SHAPES, Shape, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
@@ -49,9 +53,38 @@ def make_caption(rng: random.Random) -> Sample:
     return Sample(image, "Describe the image.", (text,), facts)
 
 
+def _describe_one(rng: random.Random) -> Sample:
+    """A sentence about the object of a given shape or colour, or that there is none."""
+    objects = random_scene(rng, rng.randint(1, 4))
+    by_shape = rng.random() < 0.5
+    key = rng.choice(SHAPES) if by_shape else rng.choice(list(COLORS))
+    found = [o for o in objects if (o.shape if by_shape else o.color) == key]
+    subject = f"the {key}" if by_shape else f"the {key} object"
+    if not found:
+        answer = f"There is no {key} in the image." if by_shape else f"There is no {key} object in the image."
+    elif by_shape:
+        answer = f"The {key} is {found[0].color} and it is at the {found[0].position}."
+    else:
+        answer = f"The {key} object is a {found[0].shape} and it is at the {found[0].position}."
+    return Sample(render_scene(objects), f"Tell me about {subject}.", (answer,), {"objects": objects})
+
+
+def _count_in_sentence(rng: random.Random) -> Sample:
+    """How many objects of one shape there are, said in a sentence with the number as a word."""
+    objects = random_scene(rng, rng.randint(1, 6), unique=False)
+    shape = rng.choice(SHAPES)
+    n = sum(o.shape == shape for o in objects)
+    seen = f"I see no {PLURALS[shape]}." if n == 0 else f"I see {NUMBER_WORDS[n]} {shape if n == 1 else PLURALS[shape]}."
+    return Sample(render_scene(objects), f"Tell me how many {PLURALS[shape]} you see.", (seen,), {"objects": objects})
+
+
 def make_instruction(rng: random.Random) -> Sample:
     """One of the instruction-mix tasks, chosen uniformly."""
-    kind = rng.randrange(7)
+    kind = rng.randrange(10)
+    if kind in (7, 8):
+        return _describe_one(rng)
+    if kind == 9:
+        return _count_in_sentence(rng)
     if kind == 0:
         return make_caption(rng)
     if kind in (1, 2, 3, 4):
@@ -95,6 +128,7 @@ PRETRAINING_TASKS: dict[str, TaskSpec] = {
         make=make_caption),
     "pretrain-instruct": TaskSpec(
         name="pretrain-instruct", metric="exact_match", mirrors="joint instruction tuning (InstructBLIP)",
-        description="captions, existence, positions, counting in words, spelling, digit parity, lettered options",
+        description="captions, existence, positions, counting in words, spelling, digit parity, lettered options, "
+                    "sentences about one object or one shape's count",
         chance="-", max_new_tokens=40, make=make_instruction),
 }
