@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--output", help="folder to write the model to (default: the package's weights folder)")
     pretrain.add_argument("--steps", type=int, help="optimiser steps (default: the documented recipe)")
     pretrain.add_argument("--quiet", action="store_true")
+    pretrain.add_argument("overrides", nargs="*", metavar="key=value",
+                          help="settings of the language stage's run, e.g. benchmark.test_size=50")
     return parser
 
 
@@ -218,7 +220,7 @@ def command_data(args: argparse.Namespace) -> int:
 def command_pretrain(args: argparse.Namespace) -> int:
     from mcit.run.pretrain import pretrain
 
-    pretrain(args.model, output=args.output, steps=args.steps, quiet=args.quiet)
+    pretrain(args.model, output=args.output, steps=args.steps, quiet=args.quiet, overrides=args.overrides)
     return 0
 
 

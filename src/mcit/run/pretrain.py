@@ -71,10 +71,12 @@ def _vision_stage(start: str, recipe: Recipe, steps: int, folder: Path, console)
     return str(folder)
 
 
-def pretrain(name: str, output: str | None = None, steps: int | None = None, quiet: bool = False) -> Path:
+def pretrain(name: str, output: str | None = None, steps: int | None = None, quiet: bool = False,
+             overrides: list[str] | None = None) -> Path:
     """Train start model `name` by its recipe and save it to `output` (default: the package's folder).
 
-    `steps`, when given, replaces the step counts of every stage (for quick checks).
+    `steps`, when given, replaces the step counts of every stage (for quick checks); `overrides`
+    are `key=value` settings of the language stage's run (e.g. `benchmark.test_size=8`).
     """
     from mcit.core.files import atomic_folder
     from mcit.models.tiny.build import save_tiny
@@ -103,7 +105,7 @@ def pretrain(name: str, output: str | None = None, steps: int | None = None, qui
             "eval": {"zero_shot": False, "save_predictions": False},
             "seed": 0,
             "output": str(Path(work) / "run"),
-        })
+        }, overrides)
         run_dir = RunDirectory(Path(work) / "run")
         run_dir.prepare(resolved.to_dict(), resume=False, overwrite=True)
         _, model = run_stream(resolved, run_dir, resume=False, console=console)
