@@ -3,7 +3,8 @@
 Per optimiser step: `grad_accumulation` micro-batches, each through `before_forward`, the forward
 pass, the language-model loss plus the method's `extra_losses`, and backward (gradients are only
 synchronised across processes on the last micro-batch); then `after_backward` (gradients are
-final and synchronised), clipping, the optimiser and schedule step, and `after_step`.
+final and synchronised), clipping, the optimiser and schedule step, and `after_step`. That step
+is `StageSteps.step`, the one piece of code both a run and `mcit bench` execute.
 
 The data order is drawn from a generator seeded by the run's seed and the stage, so it is the
 same on every process and in a resumed run. Each global micro-batch is split evenly across
@@ -190,27 +191,93 @@ def _non_finite(task: Task, steps: int, bad_step: int, value: float, last: list[
                          "lower train.lr or enable clipping (train.max_grad_norm); the run stopped")
 
 
-def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
-                on_step: Callable[[int, int, float | None, float], None] | None = None,
-                start: TrainPosition | None = None,
-                on_checkpoint: Callable[[TrainPosition], None] | None = None) -> dict[str, float]:
-    """Run one stage's optimiser steps; returns the mean of each loss over the stage.
+class StageSteps:
+    """One stage's optimiser, schedule and prepared model, and the optimiser step the loop takes.
 
-    `start` continues the stage from a step checkpoint's position; `on_checkpoint` receives the
-    position every `config.checkpoint_every` steps (on every process; the caller writes it).
+    `step` is the whole of one optimiser step: `grad_accumulation` micro-batches (the stage's next
+    records collated, `before_forward`, forward, the language-model loss plus `extra_losses`,
+    backward), then fp16 unscaling, `after_backward`, clipping, the optimiser and schedule step
+    and `after_step`. `train_stage` and `mcit bench` both step through this class, so what the
+    benchmark times is exactly what a run executes. Open it with `open_stage`; `close` hands the
+    model back unwrapped.
+    """
+
+    def __init__(self, method: Method, ctx: Context, config: TrainConfig, plan: StagePlan,
+                 parameters: list[torch.nn.Parameter], optimizer, scheduler, names: list[str]):
+        self.method, self.ctx, self.config, self.plan = method, ctx, config, plan
+        self.parameters, self.optimizer, self.scheduler, self.names = parameters, optimizer, scheduler, names
+        self.model = ctx.model
+        self.scaler = getattr(ctx.accelerator, "scaler", None)
+        accelerator = ctx.accelerator
+        #: This process's micro-batches of records, in the stage's data order.
+        self.batches: Iterator[list[Record]] = plan.batches(config.batch_size, accelerator.process_index,
+                                                             accelerator.num_processes)
+
+    def step(self) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        """One optimiser step on the stage's next micro-batches.
+
+        Returns, per micro-batch, its losses by name and their sum, detached float tensors on the
+        device: nothing here waits for the device.
+        """
+        method, ctx, config, model = self.method, self.ctx, self.config, self.model
+        accelerator = ctx.accelerator
+        micro_losses = []
+        for micro in range(config.grad_accumulation):
+            batch = model.to_device(model.training_batch(next(self.batches)))
+            batch = method.before_forward(batch, ctx)
+            sync = micro == config.grad_accumulation - 1
+            with (accelerator.no_sync(model.module) if not sync else contextlib.nullcontext()):
+                with accelerator.autocast():
+                    outputs = model.forward(batch)
+                    losses = {"lm": outputs.loss, **method.extra_losses(model, batch, outputs, ctx)}
+                total = sum(losses.values())
+                accelerator.backward(total / config.grad_accumulation)
+            micro_losses.append(({name: value.detach().float() for name, value in losses.items()},
+                                 total.detach().float()))
+        unscaled = unscale_once(accelerator, self.optimizer)
+        method.after_backward(model, ctx)
+        if config.max_grad_norm is not None:
+            if unscaled:  # accelerate's clipping would unscale a second time, which the scaler refuses
+                torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)
+            else:
+                accelerator.clip_grad_norm_(self.parameters, config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        method.after_step(model, ctx)
+        ctx.global_step += 1
+        return micro_losses
+
+    def position(self, step: int, totals: dict[str, torch.Tensor], window: list[float],
+                 last_finite: list[float] | None) -> TrainPosition:
+        """The `TrainPosition` after `step` optimiser steps (reads the loss sums from the device)."""
+        return TrainPosition(
+            step=step, optimizer=by_name(self.optimizer.state_dict(), self.names),
+            scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            totals={name: value.item() for name, value in totals.items()}, window=window, last_finite=last_finite,
+            random=capture_random_state())
+
+    def close(self) -> None:
+        """Hand the model back unwrapped from `accelerate`'s preparation."""
+        self.model.module = self.ctx.accelerator.unwrap_model(self.model.module)
+
+
+def open_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
+               start: TrainPosition | None = None) -> StageSteps | None:
+    """Start training `task` in the current stage: the method's training data and the stage's plan,
+    the optimiser and schedule, and the model prepared by `accelerate` in training mode. None when
+    the stage has no step or nothing to train.
+
+    `start` restores the optimiser's, schedule's and loss scaler's states of a step checkpoint.
     """
     accelerator = ctx.accelerator
     model = ctx.model
-    world = accelerator.num_processes
-    if config.batch_size % world:
-        raise UserError(f"config key 'train.batch_size': {config.batch_size} does not split evenly over "
-                        f"{world} processes; choose a multiple of {world}")
     ctx.phase, ctx.task = "train", task
     plan = plan_stage(method.train_data(task, ctx), config, ctx.seed, ctx.stage_index)
     groups = [g for g in method.trainable_parameters(model, task) if g["params"]]
     parameters = [p for group in groups for p in group["params"]]
     if plan.steps == 0 or not parameters:
-        return {}
+        return None
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config, plan.steps)
     names = parameter_names(optimizer, model.network)
@@ -223,7 +290,27 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
     if start is not None and scaler is not None and start.scaler:
         scaler.load_state_dict(start.scaler)
     model.network.train()
-    batches = plan.batches(config.batch_size, accelerator.process_index, world)
+    return StageSteps(method, ctx, config, plan, parameters, optimizer, scheduler, names)
+
+
+def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
+                on_step: Callable[[int, int, float | None, float], None] | None = None,
+                start: TrainPosition | None = None,
+                on_checkpoint: Callable[[TrainPosition], None] | None = None) -> dict[str, float]:
+    """Run one stage's optimiser steps; returns the mean of each loss over the stage.
+
+    `start` continues the stage from a step checkpoint's position; `on_checkpoint` receives the
+    position every `config.checkpoint_every` steps (on every process; the caller writes it).
+    """
+    accelerator = ctx.accelerator
+    world = accelerator.num_processes
+    if config.batch_size % world:
+        raise UserError(f"config key 'train.batch_size': {config.batch_size} does not split evenly over "
+                        f"{world} processes; choose a multiple of {world}")
+    stage = open_stage(method, task, ctx, config, start)
+    if stage is None:
+        return {}
+    plan = stage.plan
     device = accelerator.device
     totals: dict[str, torch.Tensor] = {}
     window_loss = torch.zeros((), device=device)
@@ -231,7 +318,7 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
     first_step = 0
     if start is not None:
         for _ in range(start.step * config.grad_accumulation):
-            next(batches)
+            next(stage.batches)
         totals = {name: torch.tensor(value, dtype=torch.float32, device=device) for name, value in start.totals.items()}
         window_loss.fill_(start.window[0])
         window_count = int(start.window[1])
@@ -243,41 +330,20 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
     for step in range(first_step, plan.steps):
         ctx.step = step
         step_loss = None
-        for micro in range(config.grad_accumulation):
-            batch = model.to_device(model.training_batch(next(batches)))
-            batch = method.before_forward(batch, ctx)
-            sync = micro == config.grad_accumulation - 1
-            with (accelerator.no_sync(model.module) if not sync else contextlib.nullcontext()):
-                with accelerator.autocast():
-                    outputs = model.forward(batch)
-                    losses = {"lm": outputs.loss, **method.extra_losses(model, batch, outputs, ctx)}
-                total = sum(losses.values())
-                accelerator.backward(total / config.grad_accumulation)
+        for losses, total in stage.step():
             for name, value in losses.items():
-                totals[name] = totals.get(name, 0.0) + value.detach().float()
-            window_loss += total.detach().float()
+                totals[name] = totals.get(name, 0.0) + value
+            window_loss += total
             window_count += 1
-            step_loss = total.detach().float() if step_loss is None else step_loss + total.detach().float()
+            step_loss = total if step_loss is None else step_loss + total
         watch.update(step_loss / config.grad_accumulation, step + 1)
-        unscaled = unscale_once(accelerator, optimizer)
-        method.after_backward(model, ctx)
-        if config.max_grad_norm is not None:
-            if unscaled:  # accelerate's clipping would unscale a second time, which the scaler refuses
-                torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
-            else:
-                accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        method.after_step(model, ctx)
-        ctx.global_step += 1
         last_step = step == plan.steps - 1
         if (step + 1) % config.log_every == 0 or last_step:
             bad_step, bad_value, last_finite = watch.read(accelerator)  # host syncs only once per log interval
             if bad_step:
                 raise _non_finite(task, plan.steps, bad_step, bad_value, last_finite)
             mean_loss = (window_loss / window_count).item()
-            lr = scheduler.get_last_lr()[0]
+            lr = stage.scheduler.get_last_lr()[0]
             ctx.log({"event": "train", "task": task.name, "stage": ctx.stage_index + 1, "step": step + 1,
                      "steps": plan.steps, "loss": mean_loss, "lr": lr})
             if on_step:
@@ -285,18 +351,14 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
             window_loss.zero_()
             window_count = 0
         elif on_step:
-            on_step(step + 1, plan.steps, None, scheduler.get_last_lr()[0])
+            on_step(step + 1, plan.steps, None, stage.scheduler.get_last_lr()[0])
         if on_checkpoint is not None and every and (step + 1) % every == 0 and not last_step:
             bad_step, bad_value, last_finite = watch.read(accelerator)
             if bad_step:  # never checkpoint what a non-finite step produced
                 raise _non_finite(task, plan.steps, bad_step, bad_value, last_finite)
-            on_checkpoint(TrainPosition(
-                step=step + 1, optimizer=by_name(optimizer.state_dict(), names), scheduler=scheduler.state_dict(),
-                scaler=scaler.state_dict() if scaler is not None else None,
-                totals={name: value.item() for name, value in totals.items()},
-                window=[window_loss.item(), window_count], last_finite=last_finite, random=capture_random_state()))
+            on_checkpoint(stage.position(step + 1, totals, [window_loss.item(), window_count], last_finite))
         killpoint.reached("step")
     n_micro = plan.steps * config.grad_accumulation
     means = {name: (value / n_micro).item() for name, value in totals.items()}
-    model.module = accelerator.unwrap_model(model.module)
+    stage.close()
     return means

@@ -14,13 +14,14 @@ import torch
 _REF = "__tensor__"
 
 
-def split_state(state: Any, prefix: str = "state") -> tuple[Any, dict[str, torch.Tensor]]:
-    """(JSON-able skeleton, tensors by flat name)."""
+def split_state(state: Any, prefix: str = "state", to_cpu: bool = True) -> tuple[Any, dict[str, torch.Tensor]]:
+    """(JSON-able skeleton, tensors by flat name); the tensors are contiguous CPU copies for saving,
+    or, without `to_cpu`, the state's own tensors (for measuring)."""
     tensors: dict[str, torch.Tensor] = {}
 
     def walk(node: Any, path: str) -> Any:
         if isinstance(node, torch.Tensor):
-            tensors[path] = node.detach().cpu().contiguous()
+            tensors[path] = node.detach().cpu().contiguous() if to_cpu else node
             return {_REF: path}
         if isinstance(node, dict):
             for key in node:
@@ -49,5 +50,17 @@ def join_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def tensor_bytes(state: Any) -> int:
     """Total bytes of the tensors in a state structure."""
-    _, tensors = split_state(state)
+    _, tensors = split_state(state, to_cpu=False)
     return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def stored_bytes(state: Any) -> int:
+    """Bytes a state structure takes in a checkpoint: its tensors' bytes plus its JSON part.
+
+    Unlike `tensor_bytes` it also counts plain values, so a state of references (a replay
+    buffer's record ids) has a size that grows with what it holds.
+    """
+    import json
+
+    skeleton, tensors = split_state(state, to_cpu=False)
+    return sum(t.numel() * t.element_size() for t in tensors.values()) + len(json.dumps(skeleton).encode())
