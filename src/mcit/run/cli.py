@@ -10,6 +10,8 @@
     mcit data check PATH [--images DIR]
     mcit data show TASK [--benchmark NAME|PATH] [-n N] [--sheet FILE.png]
     mcit pretrain --model tiny-base|tiny-instruct [--output DIR]
+    mcit bench [--model NAME|PATH] [--methods a,b] [--batch N] [--steps N] [--repeats N]
+               [--growth 1,4,8,16] [--output FILE]
 
 Mistakes a user can fix end in one line on stderr and exit status 2, without a traceback
 (`--debug` shows it).
@@ -63,6 +65,27 @@ def _add_results_parsers(commands) -> None:
     report.add_argument("--figures", help="write every figure as SVG and PNG into this folder")
 
 
+def _add_bench_parser(commands) -> None:
+    bench = commands.add_parser(
+        "bench", help="time every method's training step and memory against SeqFT and a plain transformers+peft loop",
+        description="Time the training step of SeqFT, of every method (on a later task of a synthetic stream) and "
+                    "of a plain transformers + peft loop on the same model and batches; report peak memory, each "
+                    "method's state and, with --growth, how state and step time change with the number of tasks.")
+    bench.add_argument("--model", default="tiny-random",
+                       help="built-in model, folder or hub id, or llava-7b-shape (random weights, GPU only); "
+                            "default tiny-random")
+    bench.add_argument("--methods", help="comma-separated methods (default: every method that trains); seqft is "
+                                         "always timed, as every ratio is against it")
+    bench.add_argument("--batch", type=int, default=8, help="samples per step (default 8)")
+    bench.add_argument("--steps", type=int, default=3, help="timed steps per round (default 3)")
+    bench.add_argument("--repeats", type=int, default=5, help="rounds; the step time is their median (default 5)")
+    bench.add_argument("--warmup", type=int, default=2, help="untimed steps before the first round (default 2)")
+    bench.add_argument("--growth", help="also measure state and step time after these numbers of finished tasks, "
+                                        "e.g. 1,4,8,16")
+    bench.add_argument("--output", help="write the results as JSON to this file")
+    bench.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcit", description="Multimodal continual instruction tuning.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
@@ -70,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parser(commands)
     _add_results_parsers(commands)
+    _add_bench_parser(commands)
     commands.add_parser("methods", help="list the methods and their options")
     commands.add_parser("benchmarks", help="list the built-in streams and their tasks")
     data = commands.add_parser("data", help="check or look at benchmark data")
@@ -224,9 +248,37 @@ def command_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{flag}: expected comma-separated whole numbers, e.g. 1,4,8,16; got {text!r}") from None
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from mcit.core.files import write_json
+    from mcit.run.bench import BenchOptions, run_bench
+    from mcit.run.bench_report import format_growth, format_table
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    options = BenchOptions(model=args.model, methods=methods, batch=args.batch, steps=args.steps,
+                           repeats=args.repeats, warmup=args.warmup,
+                           growth=_int_list(args.growth, "--growth") if args.growth else [])
+    say = (lambda text: None) if args.quiet else (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
+    results = run_bench(options, say=say)
+    print(format_table(results))
+    growth = format_growth(results)
+    if growth:
+        print(growth)
+    if args.output:
+        write_json(args.output, results)
+        print(f"results: {args.output}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"run": command_run, "methods": command_methods, "benchmarks": command_benchmarks,
             "data": command_data, "pretrain": command_pretrain, "compare": command_compare,
-            "report": command_report}
+            "report": command_report, "bench": command_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
