@@ -11,6 +11,7 @@ from typing import Sequence
 
 import torch
 
+from mcit.core.errors import UserError
 from mcit.data.schema import Record
 from mcit.models import batches
 from mcit.models.families import Family, find_module
@@ -73,11 +74,27 @@ class VisionLanguageModel:
 
     # ---- batches -----------------------------------------------------------------------------
 
+    def _check_images(self, records: Sequence[Record]) -> None:
+        if self.family.image_required:
+            for record in records:
+                if record.image is None:
+                    raise UserError(f"record {record.source or record.id} has no image, but {self.family.name} models "
+                                    "need one in every record; drop text-only records or use another model family")
+
     def training_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
-        return batches.training_batch(self.processor, records)
+        self._check_images(records)
+        return batches.training_batch(self.processor, records, template=self.family.template,
+                                      nested=self.family.nested_images)
 
     def generation_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
-        return batches.generation_batch(self.processor, records)
+        self._check_images(records)
+        return batches.generation_batch(self.processor, records, template=self.family.template,
+                                        nested=self.family.nested_images)
+
+    def projector_rows(self, batch: dict[str, torch.Tensor]) -> list[int]:
+        """Rows each image of `batch` sends through the projector, in image order (1 for LLaVA;
+        crops, sub-images or vision patches for other families: `mcit.models.layouts`)."""
+        return self.family.rows(self.base.config, batch)
 
     def to_device(self, batch: dict) -> dict:
         device = self.device
@@ -104,16 +121,22 @@ class VisionLanguageModel:
 
     @torch.no_grad()
     def image_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean-pooled frozen vision features per sample (the projector's input), shape [B, D].
+        """Mean-pooled frozen vision features per image (the projector's input), shape [images, D].
 
         Read at the projector's input, so whatever the family's vision encoder and feature
-        selection are, this is exactly what the model itself feeds into the language side.
+        selection are, this is exactly what the model itself feeds into the language side. Where
+        the projector's input is itself trained (BLIP-2's Q-Former output), the family reads the
+        vision encoder's output instead. A family whose projector gets several rows per image
+        (crops, sub-images, patches) has them averaged per image.
         """
         captured: list[torch.Tensor] = []
 
         def capture(_module, args, kwargs):
             captured.append((args[0] if args else next(iter(kwargs.values()))).detach())
 
+        if self.family.features == "vision":
+            pixels = batch["pixel_values"].to(next(self.vision_encoder.parameters()).dtype)
+            return self.vision_encoder(pixel_values=pixels)[0].mean(dim=1).float()
         handle = self.projector.register_forward_pre_hook(capture, with_kwargs=True)
         try:
             image_keys = {k: v for k, v in batch.items() if k.startswith("pixel") or k.startswith("image_")}
@@ -121,6 +144,11 @@ class VisionLanguageModel:
         finally:
             handle.remove()
         features = captured[0]
+        rows = self.projector_rows(batch)
+        if any(n != 1 for n in rows):
+            flat = features.reshape(sum(rows), -1, features.shape[-1])
+            return torch.stack([part.reshape(-1, part.shape[-1]).mean(dim=0)
+                                for part in flat.split(rows)]).float()
         if features.dim() == 3:
             features = features.mean(dim=1)
         return features.float()

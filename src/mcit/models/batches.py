@@ -49,32 +49,47 @@ def load_image(record: Record) -> Image.Image | None:
                         "run `mcit data check` on the benchmark") from None
 
 
-def prompt_text(processor, record: Record) -> str:
-    """The chat-formatted prompt of a record, ending where the answer starts."""
+def prompt_text(processor, record: Record, template: str | None = None) -> str:
+    """The chat-formatted prompt of a record, ending where the answer starts.
+
+    The processor's own chat template is used; `template` (the family's format) only when the
+    processor has none.
+    """
     content = ([{"type": "image"}] if record.image is not None else []) + [{"type": "text", "text": record.instruction}]
     messages = [{"role": "user", "content": content}]
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    extra = {"chat_template": template} if template is not None and not getattr(processor, "chat_template", None) else {}
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra)
 
 
-def _processor_inputs(processor, records: Sequence[Record], padding_side: str) -> dict[str, torch.Tensor]:
-    texts = [prompt_text(processor, r) for r in records]
-    images = [img for img in (load_image(r) for r in records) if img is not None]
+def _processor_inputs(processor, records: Sequence[Record], padding_side: str,
+                      template: str | None = None, nested: bool = False) -> dict[str, torch.Tensor]:
+    texts = [prompt_text(processor, r, template) for r in records]
+    loaded = [load_image(r) for r in records]
+    images = [img for img in loaded if img is not None]
+    if nested and images:  # one list of images per sample (SmolVLM's processor wants them so)
+        images = [[img] if img is not None else [] for img in loaded]
     kwargs = {"text": texts, "return_tensors": "pt", "padding": True}
     if images:
         kwargs["images"] = images
     processor.tokenizer.padding_side = padding_side
-    return dict(processor(**kwargs))
+    inputs = dict(processor(**kwargs))
+    inputs.pop("labels", None)  # PaliGemma's processor adds labels of its own; mcit makes them below
+    return inputs
 
 
-def generation_batch(processor, records: Sequence[Record]) -> dict[str, torch.Tensor]:
-    """Left-padded prompts with pixel values, ready for `generate`."""
-    return _processor_inputs(processor, records, padding_side="left")
+def generation_batch(processor, records: Sequence[Record], template: str | None = None,
+                     nested: bool = False) -> dict[str, torch.Tensor]:
+    """Left-padded prompts with pixel values, ready for `generate` (`template`: see `prompt_text`;
+    `nested`: images go to the processor as one list per sample)."""
+    return _processor_inputs(processor, records, padding_side="left", template=template, nested=nested)
 
 
-def training_batch(processor, records: Sequence[Record], max_length: int | None = None) -> dict[str, torch.Tensor]:
-    """Prompts plus answers with labels on the answer tokens only, right-padded."""
+def training_batch(processor, records: Sequence[Record], max_length: int | None = None,
+                   template: str | None = None, nested: bool = False) -> dict[str, torch.Tensor]:
+    """Prompts plus answers with labels on the answer tokens only, right-padded (`template`,
+    `nested`: see `generation_batch`)."""
     tokenizer = processor.tokenizer
-    inputs = _processor_inputs(processor, records, padding_side="right")
+    inputs = _processor_inputs(processor, records, padding_side="right", template=template, nested=nested)
     token_keys = [k for k in PER_TOKEN_KEYS if k in inputs]
     mask = inputs["attention_mask"].bool()
     rows: list[dict[str, torch.Tensor]] = []

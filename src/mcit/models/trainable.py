@@ -1,5 +1,8 @@
 """Deciding which parameters train: LoRA on the language model, the projector, or everything.
 
+The projector trains together with the family's bridge pieces (BLIP-2's Q-Former and query
+tokens, LLaVA-NeXT's image-newline vector), which sit between vision and language like it does.
+
 LoRA adapters go only on linear layers inside the language model (never the vision tower or the
 output head by accident): the targets are turned into one regular expression anchored at the
 language model's module path, which peft matches against full module names.
@@ -13,6 +16,7 @@ import torch
 
 from mcit.core.errors import UserError
 from mcit.models.config import ModelConfig
+from mcit.models.families import bridge_parameters, family_for
 
 
 def lora_target_pattern(model, language_model_path: str, targets: list[str]) -> str:
@@ -54,6 +58,8 @@ def apply_tuning(model, config: ModelConfig, vision_path: str, projector_path: s
                     parameter.requires_grad_(True)
     if config.tune != "none":
         for parameter in base.get_submodule(projector_path).parameters():
+            parameter.requires_grad_(config.tune_projector)
+        for parameter in bridge_parameters(base, family_for(base.config.model_type)):
             parameter.requires_grad_(config.tune_projector)
         if config.tune_vision:
             for parameter in base.get_submodule(vision_path).parameters():
