@@ -21,8 +21,11 @@ and the routing counts; the projector weights themselves are trainable parameter
 (`...experts.N...`) and are saved with the model's weights. Memory grows by one projector and one
 key per task (`init: initial` also keeps one frozen copy of the starting projector, not saved).
 
-Routing assumes the projector receives one row of features per image, in batch order, as in the
-LLaVA family; a projector fed with all images' patches in one sequence gets a clear error.
+The projector receives the images' features in batch order: one row per image in the LLaVA
+family, several (crops, sub-images, vision patches) in others, which the adapter counts per image
+(`projector_rows`) so that each image's rows go to its projector. With BLIP-2 and InstructBLIP
+the per-task copy is the linear projection after the Q-Former; the Q-Former and query tokens are
+shared by all tasks.
 """
 
 from __future__ import annotations
@@ -139,6 +142,7 @@ class EProj(Method):
         scores = route_scores(image, text, mask, [self.keys[i] for i in keyed])
         choice = [keyed[j] for j in scores.argmax(dim=1).tolist()]
         self.routed.route = [c for c, m in zip(choice, mask.tolist()) if m]
+        self.routed.rows = ctx.model.projector_rows(batch) if self.routed.route else None
         self._count(ctx, choice)
         return batch
 

@@ -23,18 +23,28 @@ from torch import nn
 
 
 class RoutedProjector(nn.Module):
-    """A list of projectors; each image goes to the one its sample is routed to."""
+    """A list of projectors; each image goes to the one its sample is routed to.
+
+    `route` holds one projector index per image. Where a family's projector gets several rows per
+    image (crops, sub-images, vision patches: `VisionLanguageModel.projector_rows`), `rows` holds
+    each image's count; the rows of consecutive images with the same projector then go through it
+    together and the outputs are joined in order, which also suits projectors that merge rows
+    (Qwen2-VL's 2×2 patch merger).
+    """
 
     def __init__(self, experts: Sequence[nn.Module], default: int = 0):
         super().__init__()
         self.experts = nn.ModuleList(experts)
         self.default = default
         self.route: list[int] | None = None
+        self.rows: list[int] | None = None
 
     def forward(self, features: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         route = self.route
         if route is None:
             return self.experts[self.default](features, *args, **kwargs)
+        if self.rows is not None and any(n != 1 for n in self.rows):
+            return self._by_runs(features, route, self.rows, *args, **kwargs)
         if len(route) != features.shape[0]:
             raise RuntimeError(f"the routed projector got {features.shape[0]} images but a route for {len(route)}")
         chosen = sorted(set(route))
@@ -49,6 +59,20 @@ class RoutedProjector(nn.Module):
                 out = part.new_empty((features.shape[0], *part.shape[1:]))
             out.index_copy_(0, rows, part)
         return out
+
+    def _by_runs(self, features: torch.Tensor, route: list[int], rows: list[int], *args, **kwargs) -> torch.Tensor:
+        if len(route) != len(rows) or sum(rows) != features.shape[0]:
+            raise RuntimeError(f"the routed projector got {features.shape[0]} rows but a route for {len(route)} images "
+                               f"of {sum(rows)} rows")
+        parts, start, index = [], 0, 0
+        while index < len(route):
+            end = index
+            while end + 1 < len(route) and route[end + 1] == route[index]:
+                end += 1
+            count = sum(rows[index:end + 1])
+            parts.append(self.experts[route[index]](features[start:start + count], *args, **kwargs))
+            start, index = start + count, end + 1
+        return torch.cat(parts, dim=0)
 
 
 def image_token_id(model) -> int | None:
