@@ -57,7 +57,9 @@ def prompt_text(processor, record: Record, template: str | None = None) -> str:
     """
     content = ([{"type": "image"}] if record.image is not None else []) + [{"type": "text", "text": record.instruction}]
     messages = [{"role": "user", "content": content}]
-    extra = {"chat_template": template} if template is not None and not getattr(processor, "chat_template", None) else {}
+    extra = {}
+    if template is not None and not getattr(processor, "chat_template", None):
+        extra["chat_template"] = template
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **extra)
 
 
