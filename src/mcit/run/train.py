@@ -230,6 +230,7 @@ class StageSteps:
                 with accelerator.autocast():
                     outputs = model.forward(batch)
                     losses = {"lm": outputs.loss, **method.extra_losses(model, batch, outputs, ctx)}
+                    del outputs  # backward does not need the logits: do not hold them through it
                 total = sum(losses.values())
                 accelerator.backward(total / config.grad_accumulation)
             micro_losses.append(({name: value.detach().float() for name, value in losses.items()},
