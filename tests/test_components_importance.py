@@ -101,3 +101,22 @@ def test_quadratic_penalty_accumulates_and_decays():
         theta.add_(1.0)
     value = penalty([("w", theta)])
     assert value.requires_grad and value.item() == pytest.approx(5.0)
+
+
+def test_quadratic_matches_the_per_tensor_formula_for_float_and_bfloat16_parameters():
+    from mcit.methods.components.quadratic import quadratic
+
+    generator = torch.Generator().manual_seed(1)
+    params = [("a", torch.nn.Parameter(torch.randn(4, 3, generator=generator))),
+              ("b", torch.nn.Parameter(torch.randn(6, generator=generator).to(torch.bfloat16))),
+              ("c", torch.nn.Parameter(torch.randn(2, generator=generator)))]  # no importance: left out
+    importance = {n: torch.rand(p.shape, generator=generator) for n, p in params[:2]}
+    anchor = {n: torch.randn(p.shape, generator=generator) for n, p in params[:2]}
+    value = quadratic(params, importance, anchor, scale=3.0)
+    expected = 3.0 * sum((importance[n] * (p.float() - anchor[n]) ** 2).sum() for n, p in params[:2])
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    grads = torch.autograd.grad(value, [p for _, p in params[:2]])
+    wanted = torch.autograd.grad(expected, [p for _, p in params[:2]])
+    for (name, p), got, want in zip(params, grads, wanted):
+        assert got.dtype == p.dtype and torch.allclose(got.float(), want.float(), rtol=1e-2), name
+    assert quadratic(params[2:], importance, anchor) is None

@@ -67,3 +67,26 @@ def test_a_merged_term_has_the_gradient_of_the_two_it_replaces():
     theta[0][1].grad = None
     together.penalty(theta, [1.0]).backward()
     assert torch.allclose(theta[0][1].grad, expected)
+
+
+def test_several_terms_give_the_value_and_gradient_of_their_weighted_sum():
+    generator = torch.Generator().manual_seed(0)
+    shapes = {"a": (3, 4), "b": (5,)}
+
+    def draw(shape, low=0.0):
+        return torch.rand(shape, generator=generator) + low
+
+    terms = TaskTerms()
+    for task in ("x", "y", "z"):
+        importance = {n: draw(s) * (torch.rand(s, generator=generator) > 0.3) for n, s in shapes.items()}
+        terms.add(task, importance, [(n, draw(s, -0.5)) for n, s in shapes.items()])
+    theta = [(n, torch.nn.Parameter(draw(s, -0.5))) for n, s in shapes.items()]
+    weights = [0.5, 0.0, 2.0]
+    expected = sum(w * sum((t["importance"][n] * (p - t["anchor"][n]) ** 2).sum() for n, p in theta)
+                   for w, t in zip(weights, terms.terms))
+    expected_grads = torch.autograd.grad(expected, [p for _, p in theta])
+    for _ in range(2):  # the second call reuses the combined term
+        value = terms.penalty(theta, weights)
+        assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+        for got, want in zip(torch.autograd.grad(value, [p for _, p in theta]), expected_grads):
+            assert torch.allclose(got, want, atol=1e-6)

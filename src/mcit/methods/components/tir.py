@@ -12,6 +12,12 @@ s(t, i) (`components.similarity`), computed when task t starts:
 - normalise "mean" (default): the weights of the old tasks average to 1, so λ means what it
   means for the plain method (where every old task counts once); "sum": they sum to 1.
 
+A step costs one quadratic whatever the number of terms: with A = Σ_i w_i Ω_i and b̄ the
+A-weighted mean of the anchors, the penalty equals λ (Σ_k A_k (θ_k − b̄_k)² + R), where
+R = Σ_i w_i Σ_k Ω_{i,k} (θ*_{i,k} − b̄_k)² is a constant of the task (a sum of non-negative terms, so
+nothing cancels). A, b̄ and R are computed once per task (when the weights are set), which costs
+2·|θ| more memory while two or more terms count.
+
 Memory: each term holds two copies of the trainable parameters, so T tasks cost O(T·|θ|). With
 `max_terms = K`, whenever a task end makes K + 1 terms, the two most similar terms (mean pairwise
 similarity of their tasks) merge into one: importances add up and the anchor becomes the
@@ -28,6 +34,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
+
+import functools
 
 import torch
 
@@ -80,6 +88,7 @@ class TaskTerms:
 
     def __init__(self) -> None:
         self.terms: list[dict[str, Any]] = []
+        self._combined: tuple | None = None  # (weights, terms, combined term, offset R) of the last penalty
 
     @property
     def tasks(self) -> list[str]:
@@ -112,16 +121,37 @@ class TaskTerms:
         return [sum(per_task[m] for m in t["members"]) / len(t["members"]) for t in self.terms]
 
     def penalty(self, named: Iterable[tuple[str, torch.Tensor]], weights: list[float]) -> torch.Tensor | None:
-        """Σ_i w_i Σ_k Ω_ik (θ_k − θ*_ik)² (None when there is no term)."""
-        named = list(named)
-        total = None
-        for weight, term in zip(weights, self.terms):
-            value = quadratic(named, term["importance"], term["anchor"])
-            if value is not None and weight != 0:
-                total = weight * value if total is None else total + weight * value
-        return total
+        """Σ_i w_i Σ_k Ω_ik (θ_k − θ*_ik)² (None when there is no term), as one quadratic (see the
+        module docstring)."""
+        live = [(weight, term) for weight, term in zip(weights, self.terms) if weight != 0]
+        if not live:
+            return None
+        if len(live) == 1:
+            weight, term = live[0]
+            return quadratic(named, term["importance"], term["anchor"], scale=weight)
+        combined, offset = self.combined(live)
+        value = quadratic(named, combined["importance"], combined["anchor"])
+        return None if value is None else value + offset
+
+    def combined(self, live: list[tuple[float, dict[str, Any]]]) -> tuple[dict[str, Any], torch.Tensor]:
+        """The term with importance A = Σ w_i Ω_i and anchor b̄, and the constant R, for weighted
+        terms (computed again only when the weights or the terms change)."""
+        weights, terms = tuple(w for w, _ in live), [t for _, t in live]
+        cached = self._combined
+        if (cached is not None and cached[0] == weights and len(cached[1]) == len(terms)
+                and all(a is b for a, b in zip(cached[1], terms))):
+            return cached[2], cached[3]
+        scaled = [{"members": t["members"], "importance": {n: w * o for n, o in t["importance"].items()},
+                   "anchor": t["anchor"]} for w, t in live]
+        combined = functools.reduce(merge, scaled)
+        with torch.no_grad():
+            parts = [quadratic(t["anchor"].items(), t["importance"], combined["anchor"], scale=w) for w, t in live]
+            offset = torch.stack([part for part in parts if part is not None]).sum()
+        self._combined = (weights, terms, combined, offset)
+        return combined, offset
 
     def to(self, device: torch.device | str) -> TaskTerms:
+        self._combined = None
         for term in self.terms:
             term["importance"], term["anchor"] = to_device(term["importance"], device), to_device(term["anchor"], device)
         return self
@@ -131,6 +161,7 @@ class TaskTerms:
                            "anchor": dict(t["anchor"])} for t in self.terms]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._combined = None
         self.terms = [{"members": list(t["members"]), "importance": dict(t["importance"]), "anchor": dict(t["anchor"])}
                       for t in state.get("terms", [])]
 
