@@ -14,8 +14,9 @@ task finished, so that their penalties, buffers, projections and prompts are in 
 - growth (`growth=[1, 4, 8, 16]`): state, added parameters and step time after that many tasks.
 
 On a CPU all subjects stay in memory and every round goes through all of them, each starting
-with one untimed step, so a change in the machine's speed during the run hits every subject
-alike. On a GPU, where a 7B model fits once, subjects are set up and timed one after another.
+with a garbage collection and one untimed step, so a change in the machine's speed during the run
+hits every subject alike and no subject pays for another's garbage. On a GPU, where a 7B model
+fits once, subjects are set up and timed one after another.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 import statistics
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -149,6 +151,7 @@ def _time_rounds(subjects: list[Subject], options: BenchOptions) -> dict[str, li
     for _ in range(options.repeats):
         for subject in subjects:
             if len(subjects) > 1:
+                gc.collect()  # the other subjects' garbage, not this one's cost
                 subject.step()  # back into the caches after the other subjects' rounds
             times = [subject.time_step() for _ in range(options.steps)]
             rounds[subject.name].append(sum(times) / len(times))
@@ -184,7 +187,9 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = lambda text: N
         subjects: list[Subject] = []
         for name, make in group:
             say(f"setting up {name}")
-            subject = make()
+            with warnings.catch_warnings():  # libraries' deprecation notices on every model load
+                warnings.simplefilter("ignore", FutureWarning)
+                subject = make()
             if isinstance(subject, MethodSession):
                 subject.reach(1)
             subjects.append(subject)

@@ -6,8 +6,9 @@ caching allocator's unused reserve is not counted).
 
 CPU: torch keeps no allocator statistics for the CPU, so the figure is put together from two
 parts of the same kind:
-- resident tensors, counted: the model's parameters and buffers, the optimiser's state and the
-  method's state tensors, each storage once (what lives across steps);
+- resident tensors, counted: the model's parameters and buffers, the optimiser's state and every
+  tensor the method holds (its state and its caches, found by walking its attributes), each
+  storage once (what lives across steps);
 - the step's transient peak, measured: the highest running total of bytes allocated minus bytes
   freed during the step, from the allocation events of torch's profiler (`profile_memory`), which
   sees every CPU tensor allocation (activations, gradients, optimiser and method temporaries).
@@ -15,8 +16,7 @@ parts of the same kind:
 It is the CPU counterpart of the GPU figure: bytes held by torch tensors, not the process's
 resident set (Python objects, the allocator's free lists, libraries and code are left out). Frees
 of tensors allocated before the step are invisible to the profiler, so a step that drops an older
-tensor is counted as if it kept it (never less than the truth). Tensors a method keeps outside its
-`state_dict` (caches) count only if the step allocates them.
+tensor is counted as if it kept it (never less than the truth).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -41,6 +41,30 @@ def storage_bytes(tensors: Iterable[torch.Tensor]) -> int:
         seen.add(key)
         total += storage.nbytes()
     return total
+
+
+def held_tensors(root: Any) -> Iterator[torch.Tensor]:
+    """Every tensor reachable from `root` through mcit's own objects, dicts, lists, tuples and sets,
+    and the parameters and buffers of modules met on the way (other libraries' objects are not
+    entered)."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, torch.Tensor):
+            yield node
+        elif isinstance(node, torch.nn.Module):
+            yield from node.parameters()
+            yield from node.buffers()
+        elif isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            pending.extend(node)
+        elif type(node).__module__.startswith("mcit.") and hasattr(node, "__dict__"):
+            pending.extend(vars(node).values())
 
 
 @contextlib.contextmanager

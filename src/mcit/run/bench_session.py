@@ -30,7 +30,7 @@ from mcit.methods.context import Context
 from mcit.methods.registry import build_method, method_class
 from mcit.models.adapter import VisionLanguageModel
 from mcit.models.config import ModelConfig
-from mcit.run.bench_memory import step_peak_bytes
+from mcit.run.bench_memory import held_tensors, step_peak_bytes
 from mcit.run.config import TrainConfig
 from mcit.run.services import make_batches, make_gradient_of
 from mcit.run.train import StageSteps, open_stage
@@ -175,13 +175,14 @@ class MethodSession(Subject):
         self.ctx.step += 1
 
     def resident(self) -> Iterable[torch.Tensor]:
-        """Parameters and buffers, optimiser state, method state."""
+        """Parameters and buffers, optimiser state, and what the method holds (state and caches)."""
         network = self.ctx.model.network
         yield from network.parameters()
         yield from network.buffers()
         for state in self.stage.optimizer.state.values():
             yield from (v for v in state.values() if isinstance(v, torch.Tensor))
         yield from split_state(self.method.state_dict(), to_cpu=False)[1].values()
+        yield from held_tensors(self.method)
 
     def state_bytes(self) -> int:
         """Bytes of the method's state as a checkpoint stores it (tensors plus plain values)."""
