@@ -43,13 +43,14 @@ def format_growth(results: dict[str, Any]) -> str:
     growth = results.get("growth") or {}
     if not growth:
         return ""
+    width = 24
     points = [row["tasks"] for row in next(iter(growth.values()))]
-    head = f"{'':<12}" + "".join(f"{f'{k} task' + ('s' if k > 1 else ''):>20}" for k in points)
+    head = f"{'':<12}" + "".join(f"{f'{k} task' + ('s' if k > 1 else ''):>{width}}" for k in points)
     lines = ["state + added parameters after N finished tasks", head, "-" * len(head)]
     for name, rows in growth.items():
         cells = [format_bytes(r["state_bytes"]) + " + " + format_bytes(r["added_parameter_bytes"]) for r in rows]
-        lines.append(f"{name:<12}" + "".join(f"{c:>20}" for c in cells))
+        lines.append(f"{name:<12}" + "".join(f"{c:>{width}}" for c in cells))
     lines += ["", "step time against seqft after N finished tasks", head, "-" * len(head)]
     for name, rows in growth.items():
-        lines.append(f"{name:<12}" + "".join(f"{_ratio(r['step_time_ratio']):>20}" for r in rows))
+        lines.append(f"{name:<12}" + "".join(f"{_ratio(r['step_time_ratio']):>{width}}" for r in rows))
     return "\n".join(lines) + "\n"
