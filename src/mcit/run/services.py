@@ -16,6 +16,7 @@ import torch
 from mcit.data.schema import Record
 from mcit.methods.context import Objective
 from mcit.models.adapter import VisionLanguageModel
+from mcit.run.token_share import token_share
 
 
 def make_gradient_of(model: VisionLanguageModel, accelerator):
@@ -24,8 +25,11 @@ def make_gradient_of(model: VisionLanguageModel, accelerator):
     Returns {parameter name: gradient} for the parameters that currently require gradients,
     unscaled when fp16 loss scaling is on.
     With `synchronize`, the gradient is averaged over processes like the training gradient
-    (A-GEM's reference); without it each process keeps its own (per-sample importance, which is
-    squared before it is averaged).
+    (A-GEM's reference): the records given to all processes together make one batch, and the
+    language-model loss is weighted by each process's share of its answer tokens
+    (`mcit.run.token_share`), so the result is the gradient one process would compute on all of
+    them. Without it each process keeps its own (per-sample importance, which is squared before
+    it is averaged).
     """
 
     def gradient_of(records: Sequence[Record], objective: Objective | None = None,
@@ -42,6 +46,9 @@ def make_gradient_of(model: VisionLanguageModel, accelerator):
                 with accelerator.autocast():
                     outputs = model.forward(batch)
                     loss = objective(outputs, batch) if objective is not None else outputs.loss
+                share = token_share(batch, accelerator) if synchronize and objective is None else None
+                if share is not None:  # the token mean over every process's records, as in training
+                    loss = loss * share
                 accelerator.backward(loss)
             scaler = getattr(accelerator, "scaler", None)
             scale = 1.0 / scaler.get_scale() if scaler is not None and accelerator.mixed_precision == "fp16" else 1.0

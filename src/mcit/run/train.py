@@ -8,7 +8,10 @@ is `StageSteps.step`, the one piece of code both a run and `mcit bench` execute.
 
 The data order is drawn from a generator seeded by the run's seed and the stage, so it is the
 same on every process and in a resumed run. Each global micro-batch is split evenly across
-processes, so one process with batch B and two with B/2 each see the same samples per step.
+processes, so one process with batch B and two with B/2 each see the same samples per step, and
+each process's language-model loss is weighted by its share of the global batch's answer tokens
+(`token_share`), so the averaged gradient is the one a single process would compute. Logged
+losses are those of the global batch.
 
 Step checkpoints: every `train.checkpoint_every` optimiser steps (except after the last one,
 which the loop checkpoints after `after_task`) the loop is handed a `TrainPosition`: the
@@ -40,6 +43,7 @@ from mcit.run import killpoint
 from mcit.run.checkpoint import capture_random_state, restore_random_state
 from mcit.run.config import TrainConfig
 from mcit.run.optimizer_state import by_name, by_position, parameter_names
+from mcit.run.token_share import token_share
 
 
 class NonFiniteLoss(UserError):
@@ -225,11 +229,13 @@ class StageSteps:
         for micro in range(config.grad_accumulation):
             batch = model.to_device(model.training_batch(next(self.batches)))
             batch = method.before_forward(batch, ctx)
+            share = token_share(batch, accelerator)  # None with one process
             sync = micro == config.grad_accumulation - 1
             with (accelerator.no_sync(model.module) if not sync else contextlib.nullcontext()):
                 with accelerator.autocast():
                     outputs = model.forward(batch)
-                    losses = {"lm": outputs.loss, **method.extra_losses(model, batch, outputs, ctx)}
+                    lm = outputs.loss if share is None else outputs.loss * share
+                    losses = {"lm": lm, **method.extra_losses(model, batch, outputs, ctx)}
                     del outputs  # backward does not need the logits: do not hold them through it
                 total = sum(losses.values())
                 accelerator.backward(total / config.grad_accumulation)
@@ -343,7 +349,10 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
             bad_step, bad_value, last_finite = watch.read(accelerator)  # host syncs only once per log interval
             if bad_step:
                 raise _non_finite(task, plan.steps, bad_step, bad_value, last_finite)
-            mean_loss = (window_loss / window_count).item()
+            mean_loss = window_loss / window_count
+            if world > 1:  # the loss of the global batch, not of this process's share
+                mean_loss = accelerator.reduce(mean_loss, reduction="mean")
+            mean_loss = mean_loss.item()
             lr = stage.scheduler.get_last_lr()[0]
             ctx.log({"event": "train", "task": task.name, "stage": ctx.stage_index + 1, "step": step + 1,
                      "steps": plan.steps, "loss": mean_loss, "lr": lr})
@@ -357,9 +366,15 @@ def train_stage(method: Method, task: Task, ctx: Context, config: TrainConfig,
             bad_step, bad_value, last_finite = watch.read(accelerator)
             if bad_step:  # never checkpoint what a non-finite step produced
                 raise _non_finite(task, plan.steps, bad_step, bad_value, last_finite)
+            if world > 1:  # saved as global means: every process resumes from them, and the mean over
+                # processes of what each adds later is the same as without the interruption
+                totals = accelerator.reduce(totals, reduction="mean")
+                window_loss = accelerator.reduce(window_loss, reduction="mean")
             on_checkpoint(stage.position(step + 1, totals, [window_loss.item(), window_count], last_finite))
         killpoint.reached("step")
     n_micro = plan.steps * config.grad_accumulation
+    if world > 1 and totals:  # every process reports the losses of the global batches
+        totals = accelerator.reduce(totals, reduction="mean")
     means = {name: (value / n_micro).item() for name, value in totals.items()}
     stage.close()
     return means
