@@ -40,6 +40,7 @@ class AGEM(Method):
     summary = "project each gradient so it does not increase the loss on a memory of earlier tasks"
     family = "replay"
     Options = AGEMOptions
+    reads_gradients = True
 
     def __init__(self, options: AGEMOptions | None = None):
         super().__init__(options)

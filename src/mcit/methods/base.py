@@ -59,12 +59,16 @@ class Method:
         summary: one line for `mcit methods`.
         family: reference, regularisation, replay, expansion, prompt or gradient (for listings).
         Options: the method's config dataclass.
+        reads_gradients: the method reads or edits gradients (`after_backward`) or asks for
+            extra ones (`ctx.gradient_of`); DeepSpeed, which keeps gradients in its own buffers
+            and steps inside backward, cannot run it (docs/distributed.md).
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     family: ClassVar[str] = "reference"
     Options: ClassVar[type] = NoOptions
+    reads_gradients: ClassVar[bool] = False
 
     def __init__(self, options: Any = None):
         self.options = options if options is not None else self.Options()

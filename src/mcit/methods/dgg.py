@@ -104,6 +104,7 @@ class DGG(ER):
                "previous task's optimum), with replay")
     family = "gradient"
     Options = DGGOptions
+    reads_gradients = True
 
     def __init__(self, options: DGGOptions | None = None):
         super().__init__(options)

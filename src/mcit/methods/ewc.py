@@ -39,6 +39,7 @@ class EWC(Method):
     summary = "penalise moving parameters that mattered to earlier tasks, by diagonal Fisher importance"
     family = "regularisation"
     Options = EWCOptions
+    reads_gradients = True
 
     def __init__(self, options: EWCOptions | None = None):
         super().__init__(options)

@@ -37,6 +37,7 @@ class EWCTIR(TIRMethod):
     name = "ewc-tir"
     summary = "EWC with one Fisher term per old task, weighted by that task's similarity to the new one"
     Options = EWCTIROptions
+    reads_gradients = True
     loss_name = "ewc_tir"
 
     def task_importance(self, model, task, ctx):

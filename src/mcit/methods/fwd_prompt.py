@@ -108,6 +108,7 @@ class FwdPrompt(Method):
                "from old tasks' input space and into the pre-trained one")
     family = "prompt"
     Options = FwdPromptOptions
+    reads_gradients = True
 
     def __init__(self, options: Any = None):
         super().__init__(options)

@@ -36,6 +36,7 @@ class MAS(Method):
     summary = "penalise moving parameters the outputs are sensitive to (label-free importance)"
     family = "regularisation"
     Options = MASOptions
+    reads_gradients = True
 
     def __init__(self, options: MASOptions | None = None):
         super().__init__(options)

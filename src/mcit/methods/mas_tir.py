@@ -35,6 +35,7 @@ class MASTIR(TIRMethod):
     name = "mas-tir"
     summary = "MAS with one importance term per old task, weighted by that task's similarity to the new one"
     Options = MASTIROptions
+    reads_gradients = True
     loss_name = "mas_tir"
 
     def task_importance(self, model, task, ctx):

@@ -38,6 +38,7 @@ class SI(Method):
     summary = "penalise moving parameters by their contribution to earlier loss decrease (path integral)"
     family = "regularisation"
     Options = SIOptions
+    reads_gradients = True
 
     def __init__(self, options: SIOptions | None = None):
         super().__init__(options)

@@ -34,6 +34,7 @@ class SITIR(TIRMethod):
     name = "si-tir"
     summary = "SI with one path-integral term per old task, weighted by that task's similarity to the new one"
     Options = SITIROptions
+    reads_gradients = True
     loss_name = "si_tir"
 
     def __init__(self, options: SITIROptions | None = None):

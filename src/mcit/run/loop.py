@@ -36,6 +36,7 @@ from mcit.run import checkpoint, killpoint
 from mcit.run.config import ResolvedConfig
 from mcit.run.console import Console, format_matrix, format_metrics
 from mcit.run.determinism import deterministic_kernels
+from mcit.run.distributed import check_setup, configure_deepspeed, on_cpu
 from mcit.run.evaluate import evaluate_task, prediction_rows
 from mcit.run.results import build_results, row_labels
 from mcit.run.resume import Point, newest_usable
@@ -114,7 +115,9 @@ def _run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool, c
     config = resolved.run
     method = resolved.method
     started = time.time()
-    accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.train.mixed_precision)
+    accelerator = Accelerator(cpu=on_cpu(config.device), mixed_precision=config.train.mixed_precision)
+    check_setup(accelerator, method, resolved.method_name, config.train.grad_accumulation)
+    configure_deepspeed(accelerator, config.train.batch_size // accelerator.num_processes)
     run_dir.is_main = accelerator.is_main_process
     console.enabled = console.enabled and accelerator.is_main_process
     console.show_results = console.show_results and accelerator.is_main_process

@@ -36,9 +36,11 @@ TRACKER_DIR = "tensorboard"
 class RunDirectory:
     """Paths and reads/writes of one run directory (writes happen on the main process only)."""
 
-    def __init__(self, path: str | Path, is_main: bool = True):
+    def __init__(self, path: str | Path, is_main: bool | None = None):
+        from mcit.run.distributed import is_main_process
+
         self.path = Path(path)
-        self.is_main = is_main
+        self.is_main = is_main_process() if is_main is None else is_main
 
     # paths
     @property
@@ -106,15 +108,40 @@ class RunDirectory:
 
         Raises a `UserError` for a finished run without `--overwrite`, for an unfinished run
         without `--resume`, and for `--resume` with a configuration other than the stored one.
+        In a multi-process launch every process checks the folder as it was, then the main
+        process alone replaces or creates it (`mcit.run.distributed`), so all reach the same verdict.
         """
+        from mcit.run.distributed import wait_for_everyone
+
+        self._check(config, resume, overwrite)
+        device = str(config.get("device", "auto"))
+        wait_for_everyone(device)
+        failure = None
+        if self.is_main:
+            if overwrite and self.path.exists():
+                shutil.rmtree(self.path)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                failure = UserError(f"{self.path}: cannot create the run directory ({exc.strerror}); "
+                                    "choose a writable --output")
+            else:
+                write_yaml(self.config_file, config)
+        wait_for_everyone(device)  # the other processes stop too when the main one could not write
+        if failure is not None:
+            raise failure
+        if not self.config_file.exists():
+            raise UserError(f"{self.path}: the main process could not create the run directory; "
+                            "choose a writable --output that every process can see")
+
+    def _check(self, config: dict[str, Any], resume: bool, overwrite: bool) -> None:
+        """The refusals of `prepare`, reading the folder only."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"{self.path}: the output path is a file, not a folder; choose another --output")
         if overwrite and self.path.exists():
             if not self.started and any(self.path.iterdir()):
                 raise UserError(f"{self.path}: not a run directory (no config.yaml), refusing to overwrite it; "
                                 "choose another --output")
-            if self.is_main:
-                shutil.rmtree(self.path)
         elif self.started and not resume:
             if self.finished:
                 raise UserError(f"{self.path} already holds a finished run; pass --overwrite to replace it, "
@@ -127,13 +154,6 @@ class RunDirectory:
             if difference:
                 raise UserError(f"{self.path} was started with a different configuration ({difference}); "
                                 "resume with the same settings, or start a new run with another --output")
-        if self.is_main:
-            try:
-                self.path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise UserError(f"{self.path}: cannot create the run directory ({exc.strerror}); "
-                                "choose a writable --output") from None
-            write_yaml(self.config_file, config)
 
     def discard_unstarted(self) -> None:
         """Remove what a fresh run wrote before it failed, if it had not evaluated anything yet.
