@@ -51,6 +51,10 @@ def _load_pretrained(source: str, config: ModelConfig):
         processor = AutoProcessor.from_pretrained(source, **kwargs)
         network = AutoModelForImageTextToText.from_pretrained(
             source, dtype=getattr(torch, config.dtype), **weights, **kwargs)
+    except ImportError as exc:  # a family whose processor needs an optional package (torchvision, ...)
+        from mcit.models.families import requirement_error
+
+        raise (requirement_error(source) or UserError(f"cannot load model '{source}': {exc}")) from None
     except pickle.UnpicklingError:
         raise UserError(f"cannot load model '{source}': its pickle weights hold objects other than tensors, which "
                         "mcit does not load (they could run code); convert the weights to safetensors") from None
