@@ -66,6 +66,15 @@ def test_growth_shows_which_state_grows_with_the_tasks(bench):
                 row["step_time_s"] / next(r for r in growth["seqft"] if r["tasks"] == row["tasks"])["step_time_s"])
 
 
+def test_one_subject_at_a_time_as_on_a_gpu(tmp_path):
+    output = tmp_path / "bench.json"
+    assert main(["bench", "--methods", "si", "--sequential", "--steps", "1", "--repeats", "1", "--warmup", "0",
+                 "--batch", "2", "--output", str(output), "--quiet"]) == 0
+    results = json.loads(output.read_text())
+    assert list(results["methods"]) == ["seqft", "si"] and results["methods"]["si"]["state_bytes"] > 0
+    assert results["baseline"]["step_time_ratio"] > 0
+
+
 def test_the_synthetic_stream_has_one_text_length_and_unique_task_names():
     from mcit.models.tiny.build import build_processor
     from mcit.run.bench_stream import synthetic_stream, text_length

@@ -16,7 +16,7 @@ task finished, so that their penalties, buffers, projections and prompts are in 
 On a CPU all subjects stay in memory and every round goes through all of them, each starting
 with a garbage collection and one untimed step, so a change in the machine's speed during the run
 hits every subject alike and no subject pays for another's garbage. On a GPU, where a 7B model
-fits once, subjects are set up and timed one after another.
+fits once, subjects are set up, timed and released one after another (`sequential`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class BenchOptions:
     repeats: int = 5
     warmup: int = 2
     growth: list[int] = field(default_factory=list)
+    sequential: bool | None = None  # None: interleave on a CPU, one subject at a time on a GPU
     seed: int = 0
 
     def validate(self) -> None:
@@ -158,10 +159,57 @@ def _time_rounds(subjects: list[Subject], options: BenchOptions) -> dict[str, li
     return rounds
 
 
-def _release(subjects: list[Subject]) -> None:
+def _set_up(group: list[tuple[str, Callable[[], Subject]]], say: Callable[[str], None]) -> list[Subject]:
+    """Build the group's subjects; method sessions are brought to their timed stage (task 2)."""
+    subjects: list[Subject] = []
+    for name, make in group:
+        say(f"setting up {name}")
+        with warnings.catch_warnings():  # libraries' deprecation notices on every model load
+            warnings.simplefilter("ignore", FutureWarning)
+            subject = make()
+        if isinstance(subject, MethodSession):
+            subject.reach(1)
+        subjects.append(subject)
+    return subjects
+
+
+def _measure(subjects: list[Subject], options: BenchOptions) -> dict[str, dict[str, Any]]:
+    """Step time, peak memory and (for methods) state of each subject."""
+    rounds = _time_rounds(subjects, options)
+    measured = {}
+    for subject in subjects:
+        entry = {"step_time_s": statistics.median(rounds[subject.name]), "round_times_s": rounds[subject.name],
+                 "peak_memory_bytes": subject.peak_memory()}
+        if isinstance(subject, MethodSession):
+            entry.update(state_bytes=subject.state_bytes(), added_parameter_bytes=subject.added_parameter_bytes())
+        measured[subject.name] = entry
+    return measured
+
+
+def _measure_growth(subjects: list[Subject], stream_length: int, points: list[int], options: BenchOptions,
+                    say: Callable[[str], None]) -> dict[str, list[dict[str, Any]]]:
+    """Step time, state and added parameters after each number of finished tasks, for the methods
+    with one stage per task (MultiTask's single joint stage has no stream to grow with)."""
+    sessions = [s for s in subjects if isinstance(s, MethodSession) and len(s.stages) == stream_length]
+    rows: dict[str, list[dict[str, Any]]] = {s.name: [] for s in sessions}
+    for tasks in points:
+        say(f"growth: {tasks} task(s) finished")
+        for session in sessions:
+            session.reach(tasks)
+        rounds = _time_rounds(sessions, options)
+        for session in sessions:
+            rows[session.name].append({
+                "tasks": session.finished_tasks, "step_time_s": statistics.median(rounds[session.name]),
+                "state_bytes": session.state_bytes(), "added_parameter_bytes": session.added_parameter_bytes()})
+    return rows
+
+
+def _release(subjects: list[Subject], setup: BenchSetup) -> None:
+    """Let the subjects' models, optimisers and states go before the next group is built."""
     for subject in subjects:
         subject.close()
     subjects.clear()
+    setup.accelerator.free_memory()  # accelerate keeps references to what it prepared
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -175,43 +223,22 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = lambda text: N
     names = method_names(options.methods)
     growth = sorted(set(options.growth))
     setup = make_setup(options, tasks_needed=max([1, *growth]) + 1)
-    device = setup.device
     timed_task = setup.tasks[1]
     factories: list[tuple[str, Callable[[], Subject]]] = [(PlainLoop.name, lambda: PlainLoop(setup, timed_task))]
     factories += [(name, lambda name=name: MethodSession(name, setup)) for name in names]
-    # Everything at once on a CPU (rounds interleave); one subject at a time on a GPU.
-    groups = [factories] if device.type == "cpu" else [[f] for f in factories]
+    sequential = options.sequential if options.sequential is not None else setup.device.type == "cuda"
+    groups = [[f] for f in factories] if sequential else [factories]
     measured: dict[str, dict[str, Any]] = {}
     growth_rows: dict[str, list[dict[str, Any]]] = {}
     for group in groups:
-        subjects: list[Subject] = []
-        for name, make in group:
-            say(f"setting up {name}")
-            with warnings.catch_warnings():  # libraries' deprecation notices on every model load
-                warnings.simplefilter("ignore", FutureWarning)
-                subject = make()
-            if isinstance(subject, MethodSession):
-                subject.reach(1)
-            subjects.append(subject)
-        say("timing " + ", ".join(s.name for s in subjects))
-        rounds = _time_rounds(subjects, options)
-        for subject in subjects:
-            entry = {"step_time_s": statistics.median(rounds[subject.name]), "round_times_s": rounds[subject.name],
-                     "peak_memory_bytes": subject.peak_memory()}
-            if isinstance(subject, MethodSession):
-                entry.update(state_bytes=subject.state_bytes(), added_parameter_bytes=subject.added_parameter_bytes())
-            measured[subject.name] = entry
-        sessions = [s for s in subjects if isinstance(s, MethodSession) and len(s.stages) == len(setup.tasks)]
-        for tasks in growth:
-            say(f"growth: {tasks} task(s) finished")
-            for session in sessions:
-                session.reach(tasks)
-            rounds = _time_rounds(sessions, options)
-            for session in sessions:
-                growth_rows.setdefault(session.name, []).append({
-                    "tasks": session.finished_tasks, "step_time_s": statistics.median(rounds[session.name]),
-                    "state_bytes": session.state_bytes(), "added_parameter_bytes": session.added_parameter_bytes()})
-        _release(subjects)
+        subjects = _set_up(group, say)
+        try:
+            say("timing " + ", ".join(s.name for s in subjects))
+            measured.update(_measure(subjects, options))
+            if growth:
+                growth_rows.update(_measure_growth(subjects, len(setup.tasks), growth, options, say))
+        finally:
+            _release(subjects, setup)
     return _results(options, setup, names, measured, growth_rows)
 
 

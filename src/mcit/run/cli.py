@@ -11,7 +11,7 @@
     mcit data show TASK [--benchmark NAME|PATH] [-n N] [--sheet FILE.png]
     mcit pretrain --model tiny-base|tiny-instruct [--output DIR]
     mcit bench [--model NAME|PATH] [--methods a,b] [--batch N] [--steps N] [--repeats N]
-               [--growth 1,4,8,16] [--output FILE]
+               [--growth 1,4,8,16] [--output FILE] [--sequential]
 
 Mistakes a user can fix end in one line on stderr and exit status 2, without a traceback
 (`--debug` shows it).
@@ -83,6 +83,9 @@ def _add_bench_parser(commands) -> None:
     bench.add_argument("--growth", help="also measure state and step time after these numbers of finished tasks, "
                                         "e.g. 1,4,8,16")
     bench.add_argument("--output", help="write the results as JSON to this file")
+    bench.add_argument("--sequential", action="store_true", default=None,
+                       help="set up, time and release one subject at a time (the default on a GPU) instead of "
+                            "keeping all in memory and interleaving their rounds (the default on a CPU)")
     bench.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -263,7 +266,8 @@ def command_bench(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     options = BenchOptions(model=args.model, methods=methods, batch=args.batch, steps=args.steps,
                            repeats=args.repeats, warmup=args.warmup,
-                           growth=_int_list(args.growth, "--growth") if args.growth else [])
+                           growth=_int_list(args.growth, "--growth") if args.growth else [],
+                           sequential=args.sequential)
     say = (lambda text: None) if args.quiet else (lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
     results = run_bench(options, say=say)
     print(format_table(results))
