@@ -9,6 +9,7 @@ tensors and plain containers). A model's own Python code runs only with `model.t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from mcit.core.errors import UserError
@@ -43,6 +44,9 @@ def _load_pretrained(source: str, config: ModelConfig):
 
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # mcit's console reports progress; no bar per weight file
 
     kwargs = {"trust_remote_code": config.trust_remote_code, "revision": config.revision}
     # Without allow_pickle only safetensors; with it safetensors when present, else pickle read weights_only.
@@ -104,7 +108,10 @@ def load_model(config: ModelConfig, seed: int = 0) -> VisionLanguageModel:
         network, processor = _load_pretrained(source, config)
     family = family_for(network.config.model_type)
     plain = VisionLanguageModel(network, processor, family, config.name)
-    network = apply_tuning(network, config, plain.vision_path, plain.projector_path, plain.language_model_path)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing`: a notice for peft, not for users
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        network = apply_tuning(network, config, plain.vision_path, plain.projector_path, plain.language_model_path)
     if config.gradient_checkpointing:
         network.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(network, "enable_input_require_grads"):
