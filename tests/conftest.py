@@ -10,11 +10,12 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
-    """Generated benchmark data goes to a per-session folder, not the user's cache."""
+    """Generated benchmark data goes to a per-session folder, not the user's cache; no hub access."""
     path = tmp_path_factory.mktemp("mcit-cache")
     previous = os.environ.get("MCIT_CACHE")
     os.environ["MCIT_CACHE"] = str(path)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub, even on a connected machine
     yield path
     if previous is None:
         os.environ.pop("MCIT_CACHE", None)
