@@ -46,13 +46,15 @@ def make_gradient_of(model: VisionLanguageModel, accelerator):
                 with accelerator.autocast():
                     outputs = model.forward(batch)
                     loss = objective(outputs, batch) if objective is not None else outputs.loss
+                    del outputs  # backward does not need the logits: do not hold them through it
                 share = token_share(batch, accelerator) if synchronize and objective is None else None
                 if share is not None:  # the token mean over every process's records, as in training
                     loss = loss * share
                 accelerator.backward(loss)
             scaler = getattr(accelerator, "scaler", None)
             scale = 1.0 / scaler.get_scale() if scaler is not None and accelerator.mixed_precision == "fp16" else 1.0
-            grads = {n: (p.grad.detach() * scale if p.grad is not None else torch.zeros_like(p)) for n, p in named}
+            grads = {n: (torch.zeros_like(p) if p.grad is None else p.grad.detach() if scale == 1.0
+                         else p.grad.detach() * scale) for n, p in named}
         finally:
             for (_, p), g in zip(named, saved):
                 p.grad = g
