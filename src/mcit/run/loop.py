@@ -228,6 +228,7 @@ def _run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool, c
         description = f"task {index + 1}/{len(stages)} {stage.name}"
         if here is not None and here.kind == "trained":
             losses, train_seconds = saved_loop["losses"], float(saved_loop["train_s"])
+            trainable = saved_loop.get("trainable")
         else:
             tic = time.time()
             start, earlier_seconds = None, 0.0
@@ -239,6 +240,8 @@ def _run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool, c
             else:
                 model = ctx.model = method.before_task(model, task, ctx)
             trained |= {n for n, _ in model.trainable_named_parameters()} & frozen_at_load
+            # what this task trains, which for prompt and expansion methods is not the network's trainable set
+            trainable = sum(p.numel() for group in method.trainable_parameters(model, task) for p in group["params"])
 
             def save_step(position: TrainPosition) -> None:
                 older = run_dir.step_checkpoints(index, stage.name).values()
@@ -267,7 +270,7 @@ def _run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool, c
             train_seconds = earlier_seconds + time.time() - tic
             if every:
                 save_checkpoint(run_dir.trained_checkpoint_dir(index, stage.name),
-                                {"kind": "trained", "losses": losses, "train_s": train_seconds})
+                                {"kind": "trained", "losses": losses, "train_s": train_seconds, "trainable": trainable})
                 run_dir.remove_checkpoints(run_dir.step_checkpoints(index, stage.name).values())
         tic = time.time()
         row, row_details = _evaluate_row(ctx, method, benchmark, index + 1, labels[index + 1], run_dir, resolved, console)
@@ -277,7 +280,7 @@ def _run_stream(resolved: ResolvedConfig, run_dir: RunDirectory, resume: bool, c
         timing["train_s"] += train_seconds
         timing["eval_s"] += eval_seconds
         timing["stages"].append({"name": stage.name, "train_s": round(train_seconds, 3),
-                                 "eval_s": round(eval_seconds, 3), "losses": losses})
+                                 "eval_s": round(eval_seconds, 3), "losses": losses, "trainable_params": trainable})
         save_progress()  # before the checkpoint: an evaluated checkpoint always has its row in progress.json
         save_checkpoint(run_dir.checkpoint_dir(index, stage.name),
                         {"kind": "evaluated", "losses": losses, "train_s": train_seconds})

@@ -39,6 +39,16 @@ def metrics_of(matrix: list[list[float | None]], test_sizes: list[int]) -> dict[
     return metrics
 
 
+def _parameters(model, timing: dict) -> dict[str, Any]:
+    """The model's parameter counts; `trainable` is the most any one task trained (a prompt pool or a new
+    projector per task is trained outside the network's own trainable set), with the count of each task."""
+    counts = model.count_parameters()
+    per_stage = [s.get("trainable_params") for s in timing.get("stages", [])]
+    if per_stage and all(c is not None for c in per_stage):
+        counts = {**counts, "trainable": max(per_stage), "trainable_per_task": per_stage}
+    return counts
+
+
 def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequence[Stage],
                   matrix: list[list[float | None]], details: list[list[dict]], timing: dict[str, Any],
                   model: VisionLanguageModel, method: Method) -> dict[str, Any]:
@@ -72,7 +82,7 @@ def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequen
         "accuracy_matrix": matrix,
         "metrics": metrics,
         "per_task": per_task,
-        "parameters": model.count_parameters(),
+        "parameters": _parameters(model, timing),
         "method_report": method.report(),
         "method_state_bytes": method.state_size_bytes(),
         "timing": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()},
