@@ -31,3 +31,15 @@ FAST = ["benchmark.train_size=48", "benchmark.test_size=8", "train.max_steps=3",
 @pytest.fixture(scope="session")
 def fast_overrides() -> list[str]:
     return list(FAST)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module whose runs are tiny: thread start-up would cost more than it saves,
+    and a test run beside others on a small machine does not oversubscribe its cores."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

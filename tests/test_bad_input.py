@@ -25,12 +25,7 @@ from mcit.run.cli import main
 RUN = ["run", "--model", "tiny-random", "--quiet"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def record(rid: str, image: str | None = "a.png", answer: str | None = "red") -> dict:

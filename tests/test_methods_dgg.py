@@ -23,12 +23,7 @@ from mcit.run.cli import main
 from test_methods_support import ParameterModel, fake_context, make_task
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def flat(tensors) -> torch.Tensor:

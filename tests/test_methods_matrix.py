@@ -27,13 +27,7 @@ METHODS = list(available())
 SMALL_SAMPLE_OPTIONS = {"samples": 4, "similarity_samples": 8, "key_samples": 16}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded, and do not fight other work for the cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def method_overrides(name: str) -> list[str]:

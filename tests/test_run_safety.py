@@ -18,12 +18,7 @@ from mcit.run.cli import main
 TWO_TASKS = ["--model", "tiny-random", "--order", "ocr,digits", "--quiet"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tensors_of(run: Path) -> dict[str, torch.Tensor]:

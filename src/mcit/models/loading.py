@@ -9,14 +9,12 @@ tensors and plain containers). A model's own Python code runs only with `model.t
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from mcit.core.errors import UserError
 from mcit.models.adapter import VisionLanguageModel
+from mcit.models.assemble import assemble
 from mcit.models.config import ModelConfig
-from mcit.models.families import family_for
-from mcit.models.trainable import apply_tuning
 
 WEIGHTS_DIR = Path(__file__).parent / "tiny" / "weights"
 #: Suffixes of weight files stored with pickle.
@@ -106,14 +104,4 @@ def load_model(config: ModelConfig, seed: int = 0) -> VisionLanguageModel:
         else:
             source = config.name
         network, processor = _load_pretrained(source, config)
-    family = family_for(network.config.model_type)
-    plain = VisionLanguageModel(network, processor, family, config.name)
-    with warnings.catch_warnings():
-        # peft reads transformers' deprecated `is_gradient_checkpointing`: a notice for peft, not for users
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        network = apply_tuning(network, config, plain.vision_path, plain.projector_path, plain.language_model_path)
-    if config.gradient_checkpointing:
-        network.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(network, "enable_input_require_grads"):
-            network.enable_input_require_grads()
-    return VisionLanguageModel(network, processor, family, config.name)
+    return assemble(network, processor, config)
