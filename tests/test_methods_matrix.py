@@ -98,6 +98,10 @@ def test_method_runs_with_finite_losses(name, runs):
     assert all("loss" in entry and math.isfinite(entry["loss"]) for entry in train)
     for stage in results["timing"]["stages"]:
         assert all(math.isfinite(value) for value in stage["losses"].values())
+    if len(results["rows"]) > 1:  # what each task trained is counted, also outside the network (prompts)
+        per_task = results["parameters"]["trainable_per_task"]
+        assert len(per_task) == len(results["timing"]["stages"]) and all(n > 0 for n in per_task)
+        assert results["parameters"]["trainable"] == max(per_task)
     assert isinstance(results["method_report"], dict)
     json.dumps(results["method_report"])
 
