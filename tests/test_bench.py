@@ -43,6 +43,7 @@ def test_json_has_every_measure_with_ratios_against_seqft_of_the_same_run(bench)
         assert entry["peak_memory_ratio"] == pytest.approx(
             entry["peak_memory_bytes"] / reference["peak_memory_bytes"]), name
     assert reference["step_time_ratio"] == 1.0 and reference["peak_memory_ratio"] == 1.0
+    assert isinstance(bench["settings"]["malloc_pinned"], bool)
     for name, entry in bench["methods"].items():
         assert isinstance(entry["state_bytes"], int) and isinstance(entry["added_parameter_bytes"], int), name
     # EWC keeps Ω and θ* (two float32 copies of the trainable parameters); SeqFT keeps nothing.
