@@ -17,22 +17,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mcit.core.configs import fields_of
 from mcit.methods.registry import available
 from mcit.run import killpoint
 from mcit.run.cli import main
+from method_options import method_overrides
 
 METHODS = list(available())
-#: Small values for options that only set how many records an estimate uses.
-SMALL_SAMPLE_OPTIONS = {"samples": 4, "similarity_samples": 8, "key_samples": 16}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def method_overrides(name: str) -> list[str]:
-    fields = fields_of(available()[name].Options)
-    return [f"method.{key}={value}" for key, value in SMALL_SAMPLE_OPTIONS.items() if key in fields]
 
 
 def run(name: str, output: Path, fast: list[str], *extra: str, resume: bool = False) -> int:

@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 
 from mcit.data.builtin.scene import COLORS, random_scene, render_scene
-from mcit.core.configs import fields_of
 from mcit.methods.registry import available
 from mcit.run.cli import main
+from method_options import method_overrides
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 METHODS = list(available())
-#: Small values for options that only set how many records an estimate uses.
-SMALL_SAMPLE_OPTIONS = {"samples": 4, "similarity_samples": 8, "key_samples": 16}
 SETTINGS = ["train.max_steps=2", "train.batch_size=4", "eval.batch_size=8", "train.log_every=1"]
 
 
@@ -70,11 +68,9 @@ def coin_folder(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", METHODS)
 def test_method_runs_on_a_coin_layout_folder(name, coin_folder, tmp_path):
-    fields = fields_of(available()[name].Options)
-    small = [f"method.{key}={value}" for key, value in SMALL_SAMPLE_OPTIONS.items() if key in fields]
     output = tmp_path / name
     code = main(["run", "--model", "tiny-random", "--benchmark", str(coin_folder), "--order", "GQA,ScienceQA",
-                 "--method", name, "--output", str(output), "--quiet", *SETTINGS, *small])
+                 "--method", name, "--output", str(output), "--quiet", *SETTINGS, *method_overrides(name)])
     assert code == 0
     results = json.loads((output / "results.json").read_text())
     assert results["tasks"] == ["GQA", "ScienceQA"]
