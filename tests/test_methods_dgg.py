@@ -237,18 +237,22 @@ def trainable(folder: Path, stage: str) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "checkpoints" / stage / "trainable.safetensors"))
 
 
-def test_alpha_zero_gives_exactly_the_er_run(tmp_path, fast_overrides):
+def test_alpha_zero_and_replay_only_give_exactly_the_er_run(tmp_path, fast_overrides):
+    """α = 0 and the replay-only ablation (`guidance: false`) are ER, bitwise: the results tables
+    use ER's runs for DGG's replay-only row."""
     er = run("er", tmp_path / "er", fast_overrides)
     silent = run("dgg", tmp_path / "dgg0", fast_overrides, "method.alpha=0")
+    replay_only = run("dgg", tmp_path / "replay-only", fast_overrides, "method.alpha=1", "method.guidance=false")
     guided = run("dgg", tmp_path / "dgg1", fast_overrides, "method.alpha=1")
     results = {name: json.loads((folder / "results.json").read_text()) for name, folder in
-               (("er", er), ("silent", silent), ("guided", guided))}
-    assert results["silent"]["accuracy_matrix"] == results["er"]["accuracy_matrix"]
-    for stage in ("01-ocr", "02-digits"):
-        expected, got = trainable(er, stage), trainable(silent, stage)
-        assert expected.keys() == got.keys()
-        assert all(torch.equal(expected[n], got[n]) for n in expected), stage
-    assert results["silent"]["method_report"]["buffer"] == results["er"]["method_report"]["buffer"]
+               (("er", er), ("silent", silent), ("replay_only", replay_only), ("guided", guided))}
+    for twin, folder in (("silent", silent), ("replay_only", replay_only)):
+        assert results[twin]["accuracy_matrix"] == results["er"]["accuracy_matrix"]
+        for stage in ("01-ocr", "02-digits"):
+            expected, got = trainable(er, stage), trainable(folder, stage)
+            assert expected.keys() == got.keys()
+            assert all(torch.equal(expected[n], got[n]) for n in expected), (twin, stage)
+        assert results[twin]["method_report"]["buffer"] == results["er"]["method_report"]["buffer"]
 
     first, last = trainable(guided, "01-ocr"), trainable(guided, "02-digits")
     assert all(torch.equal(first[n], trainable(er, "01-ocr")[n]) for n in first), "no guidance on the first task"
