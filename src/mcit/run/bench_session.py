@@ -17,6 +17,7 @@ width either way). Every other option is the method's default.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -89,18 +90,19 @@ def timed(step, device: torch.device) -> float:
     return time.perf_counter() - tic
 
 
-class Subject:
+class Subject(ABC):
     """Something `mcit bench` times: it takes one training step at a time on `device`."""
 
     name: str
     device: torch.device
 
+    @abstractmethod
     def step(self) -> None:
-        raise NotImplementedError
+        """One optimiser step, as the subject's training takes it."""
 
+    @abstractmethod
     def resident(self) -> Iterable[torch.Tensor]:
         """Tensors that live across steps (counted into a CPU's peak memory)."""
-        raise NotImplementedError
 
     def time_step(self) -> float:
         return timed(self.step, self.device)

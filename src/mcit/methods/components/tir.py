@@ -32,10 +32,10 @@ importance is measured (`task_importance`).
 
 from __future__ import annotations
 
+import functools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Literal
-
-import functools
 
 import torch
 
@@ -185,7 +185,7 @@ def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {"members": a["members"] + b["members"], "importance": importance, "anchor": anchor}
 
 
-class TIRMethod(Method):
+class TIRMethod(Method, ABC):
     """A regularisation method with one similarity-weighted penalty term per old task.
 
     Subclasses set `loss_name` and implement `task_importance`; options must include `lam` and
@@ -202,8 +202,9 @@ class TIRMethod(Method):
         self.weights: list[float] = []
         self.weight_log: dict[str, dict[str, float]] = {}
 
+    @abstractmethod
     def task_importance(self, model, task: Task, ctx) -> Named:
-        raise NotImplementedError
+        """Ω of the task just trained, per trainable tensor (measured at the end of the task)."""
 
     def setup(self, model, ctx):
         self.terms.to(model.device)
