@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from importlib import metadata
 from typing import Any, Sequence
 
 from mcit import __version__
@@ -37,6 +38,23 @@ def metrics_of(matrix: list[list[float | None]], test_sizes: list[int]) -> dict[
     if zero_shot_missing:
         metrics["FWT"] = None
     return metrics
+
+
+#: The installed distributions whose versions can change a run's numbers (kernels, image
+#: rendering, the bundled digits, the model and adapter code), recorded so that two runs that
+#: differ can be traced to the package that moved.
+RESULT_PACKAGES = ("torch", "transformers", "peft", "accelerate", "numpy", "pillow", "scikit-learn", "safetensors")
+
+
+def package_versions() -> dict[str, str | None]:
+    """The installed version of each of `RESULT_PACKAGES`, None where one is not installed."""
+    versions: dict[str, str | None] = {}
+    for name in RESULT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _parameters(model, timing: dict) -> dict[str, Any]:
@@ -87,5 +105,6 @@ def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequen
         "method_state_bytes": method.state_size_bytes(),
         "timing": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()},
         "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "platform": platform.platform(), "device": str(model.device)},
+                        "platform": platform.platform(), "device": str(model.device),
+                        "packages": package_versions()},
     }
