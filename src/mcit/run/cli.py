@@ -181,8 +181,13 @@ def _run_several(args: argparse.Namespace, config_path: str | None, flags: dict,
 def command_compare(args: argparse.Namespace) -> int:
     from mcit.core.files import write_text
     from mcit.run.compare import compare, format_table
+    from mcit.run.compare_environment import environment_notes
 
-    text = format_table(compare(args.runs), args.format)
+    groups = compare(args.runs)
+    text = format_table(groups, args.format)
+    if args.format in ("csv", "latex"):  # the table stays machine-readable; the notes go beside it
+        for note in environment_notes(groups):
+            print(note, file=sys.stderr)
     if args.output:
         write_text(args.output, text)
         print(f"comparison table: {args.output}", file=sys.stderr)

@@ -8,7 +8,8 @@ from other groups of the same method, model and benchmark (e.g. `ewc (method.lam
 Each metric is the mean over the group's seeds and the sample standard deviation (n − 1
 denominator); with one seed the deviation is shown as "–". A metric a run does not define (BWT
 of a multitask run, FWT without a zero-shot row) is "n/a" for its group. The table is written as
-aligned text, Markdown, CSV or LaTeX.
+aligned text, Markdown, CSV or LaTeX. A group whose seeds ran on different package versions or
+processors gets a note under a text or Markdown table (on standard error for CSV and LaTeX).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 from mcit.core.configs import load_yaml
 from mcit.core.errors import UserError
 from mcit.core.files import read_json
+from mcit.run.compare_environment import environment_notes
 
 FORMATS = ("text", "markdown", "csv", "latex")
 
@@ -280,7 +282,12 @@ def format_text(groups: Sequence[Group]) -> str:
         lines.append("  ".join(v.ljust(w) if i < 4 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines) + f"\n\n{FOOTNOTE}\n"
+    return "\n".join(lines) + f"\n\n{FOOTNOTE}\n" + _notes(groups)
+
+
+def _notes(groups: Sequence[Group]) -> str:
+    """The environment notes under a text or Markdown table, one paragraph each."""
+    return "".join(f"\n{note}\n" for note in environment_notes(groups))
 
 
 def format_markdown(groups: Sequence[Group]) -> str:
@@ -290,7 +297,7 @@ def format_markdown(groups: Sequence[Group]) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |",
              "|" + "|".join("---" if i < 4 else "---:" for i in range(len(HEADERS))) + "|"]
     lines += ["| " + " | ".join(escape(v) for v in row) + " |" for row in table_rows(groups)]
-    return "\n".join(lines) + f"\n\n{FOOTNOTE}\n"
+    return "\n".join(lines) + f"\n\n{FOOTNOTE}\n" + _notes(groups)
 
 
 def format_csv(groups: Sequence[Group]) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
 from typing import Any, Sequence
 
 from mcit import __version__
@@ -11,6 +9,7 @@ from mcit.data.schema import Benchmark
 from mcit.methods.base import Method, Stage
 from mcit.models.adapter import VisionLanguageModel
 from mcit.run.config import ResolvedConfig
+from mcit.run.environment import run_environment
 from mcit.scoring import matrix_metrics
 
 
@@ -40,23 +39,6 @@ def metrics_of(matrix: list[list[float | None]], test_sizes: list[int]) -> dict[
     return metrics
 
 
-#: The installed distributions whose versions can change a run's numbers (kernels, image
-#: rendering, the bundled digits, the model and adapter code), recorded so that two runs that
-#: differ can be traced to the package that moved.
-RESULT_PACKAGES = ("torch", "transformers", "peft", "accelerate", "numpy", "pillow", "scikit-learn", "safetensors")
-
-
-def package_versions() -> dict[str, str | None]:
-    """The installed version of each of `RESULT_PACKAGES`, None where one is not installed."""
-    versions: dict[str, str | None] = {}
-    for name in RESULT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def _parameters(model, timing: dict) -> dict[str, Any]:
     """The model's parameter counts; `trainable` is the most any one task trained (a prompt pool or a new
     projector per task is trained outside the network's own trainable set), with the count of each task."""
@@ -71,8 +53,6 @@ def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequen
                   matrix: list[list[float | None]], details: list[list[dict]], timing: dict[str, Any],
                   model: VisionLanguageModel, method: Method) -> dict[str, Any]:
     """The content of `results.json`."""
-    import torch
-
     config = resolved.run
     test_sizes = [len(t.test) for t in benchmark.tasks]
     metrics = metrics_of(matrix, test_sizes)
@@ -104,7 +84,5 @@ def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequen
         "method_report": method.report(),
         "method_state_bytes": method.state_size_bytes(),
         "timing": {k: (round(v, 3) if isinstance(v, float) else v) for k, v in timing.items()},
-        "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "platform": platform.platform(), "device": str(model.device),
-                        "packages": package_versions()},
+        "environment": run_environment(str(model.device)),
     }

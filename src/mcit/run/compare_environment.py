@@ -1,0 +1,63 @@
+"""Say when the seeds of one `mcit compare` group ran on different software or processors.
+
+A mean ± std over seeds is read as seed noise. When the seeds also ran on different package
+versions or processor generations, part of the spread is the install or the machine, and a
+seed rerun elsewhere will not reproduce the cell (docs/determinism.md). The notes name each
+recorded quantity that differs within a group and which seeds had which value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+#: The sections of `results.json`'s `environment` that are compared key by key.
+SECTIONS = ("cpu", "packages")
+#: Top-level entries compared as they are; `platform` (the kernel and C library) is left out.
+SCALARS = ("python", "torch", "device")
+
+
+def _seeds(seeds: Sequence[Any]) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(str(s) for s in seeds)
+
+
+def _by_value(pairs: Sequence[tuple[Any, Any]]) -> str:
+    """'a (seeds 0, 1), b (seed 2)' for (seed, value) pairs, values in order of first appearance."""
+    groups: dict[str, list[Any]] = {}
+    for seed, value in pairs:
+        groups.setdefault("not recorded" if value is None else str(value), []).append(seed)
+    return ", ".join(f"{value} ({_seeds(seeds)})" for value, seeds in groups.items())
+
+
+def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
+    """What differs among (seed, environment) pairs, one phrase per quantity; empty when nothing does.
+
+    A run made before a section was recorded says so once ('cpu recorded for seeds 1, 2 only');
+    that section's keys are then compared among the runs that have it.
+    """
+    parts: list[str] = []
+    for key in SCALARS:
+        pairs = [(seed, env.get(key)) for seed, env in runs]
+        if len({str(v) for _, v in pairs}) > 1:
+            parts.append(f"{key} {_by_value(pairs)}")
+    for section in SECTIONS:
+        having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
+        if not having:
+            continue
+        if len(having) < len(runs):
+            parts.append(f"{section} recorded for {_seeds([s for s, _ in having])} only")
+        for key in sorted(set().union(*(values for _, values in having))):
+            pairs = [(seed, values.get(key)) for seed, values in having]
+            if len({str(v) for _, v in pairs}) > 1:
+                parts.append(f"{section}.{key} {_by_value(pairs)}")
+    return parts
+
+
+def environment_notes(groups: Sequence[Any]) -> list[str]:
+    """One line per `compare.Group` whose seeds ran on different software or processors."""
+    notes = []
+    for group in groups:
+        runs = [(run.seed, run.results.get("environment") or {}) for run in group.runs]
+        if len(runs) > 1 and (parts := differences(runs)):
+            notes.append(f"note: the seeds of {group.label} ({group.model}) ran on different software or "
+                         f"processors: {'; '.join(parts)}")
+    return notes
