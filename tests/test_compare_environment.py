@@ -5,7 +5,7 @@ from __future__ import annotations
 from fake_runs import write_run
 from mcit.run.cli import main
 from mcit.run.compare import compare, format_table
-from mcit.run.compare_environment import differences
+from mcit.run.compare_environment import differences, unrecorded
 
 
 def _environment(transformers: str = "5.24.0", family: str = "25", capability: str = "AVX2") -> dict:
@@ -35,14 +35,20 @@ def test_a_package_and_a_processor_that_moved_are_named_with_their_seeds(tmp_pat
     assert "note: the seeds of ewc" in format_table(compare([tmp_path]), "markdown")
 
 
-def test_runs_made_before_a_section_was_recorded_are_said_once():
+def test_runs_made_before_a_section_was_recorded_are_said_apart(tmp_path):
     old = {"python": "3.11.7", "torch": "2.13.0+cpu", "platform": "Linux-a", "device": "cpu"}
-    assert differences([(0, old), (1, _environment()), (2, _environment())]) == [
-        "cpu recorded for seeds 1, 2 only", "packages recorded for seeds 1, 2 only"]
-    assert differences([(0, old), (1, old)]) == []
+    runs = [(0, old), (1, _environment()), (2, _environment())]
+    assert differences(runs) == []
+    assert unrecorded(runs) == ["cpu recorded for seeds 1, 2 only", "packages recorded for seeds 1, 2 only"]
+    assert unrecorded([(0, old), (1, old)]) == []
     assert differences([(0, {}), (1, old)]) == [
         "python not recorded (seed 0), 3.11.7 (seed 1)", "torch not recorded (seed 0), 2.13.0+cpu (seed 1)",
         "device not recorded (seed 0), cpu (seed 1)"]
+    write_run(tmp_path / "si-seed0", "si", 0, environment=old)
+    write_run(tmp_path / "si-seed1", "si", 1, environment=_environment())
+    notes = [line for line in format_table(compare([tmp_path])).splitlines() if line.startswith("note:")]
+    assert notes == ["note: not every seed of si (tiny-random) recorded what it ran on: "
+                     "cpu recorded for seed 1 only; packages recorded for seed 1 only"]
 
 
 def test_csv_stays_machine_readable_and_the_note_goes_to_stderr(tmp_path, capsys):

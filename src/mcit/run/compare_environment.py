@@ -1,4 +1,5 @@
-"""Say when the seeds of one `mcit compare` group ran on different software or processors.
+"""Say when the seeds of one `mcit compare` group ran on different software or processors, or did
+not all record what they ran on.
 
 A mean ± std over seeds is read as seed noise. When the seeds also ran on different package
 versions or processor generations, part of the spread is the install or the machine, and a
@@ -28,11 +29,20 @@ def _by_value(pairs: Sequence[tuple[Any, Any]]) -> str:
     return ", ".join(f"{value} ({_seeds(seeds)})" for value, seeds in groups.items())
 
 
+def unrecorded(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
+    """The sections some of the (seed, environment) pairs lack (runs made before they were recorded)."""
+    parts = []
+    for section in SECTIONS:
+        having = [seed for seed, env in runs if isinstance(env.get(section), dict)]
+        if having and len(having) < len(runs):
+            parts.append(f"{section} recorded for {_seeds(having)} only")
+    return parts
+
+
 def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     """What differs among (seed, environment) pairs, one phrase per quantity; empty when nothing does.
 
-    A run made before a section was recorded says so once ('cpu recorded for seeds 1, 2 only');
-    that section's keys are then compared among the runs that have it.
+    A section's keys are compared among the runs that recorded the section (see `unrecorded`).
     """
     parts: list[str] = []
     for key in SCALARS:
@@ -41,10 +51,6 @@ def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
             parts.append(f"{key} {_by_value(pairs)}")
     for section in SECTIONS:
         having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
-        if not having:
-            continue
-        if len(having) < len(runs):
-            parts.append(f"{section} recorded for {_seeds([s for s, _ in having])} only")
         for key in sorted(set().union(*(values for _, values in having))):
             pairs = [(seed, values.get(key)) for seed, values in having]
             if len({str(v) for _, v in pairs}) > 1:
@@ -53,11 +59,16 @@ def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
 
 
 def environment_notes(groups: Sequence[Any]) -> list[str]:
-    """One line per `compare.Group` whose seeds ran on different software or processors."""
+    """One line per `compare.Group` whose seeds ran on different software or processors, or did not
+    all record what they ran on."""
     notes = []
     for group in groups:
         runs = [(run.seed, run.results.get("environment") or {}) for run in group.runs]
-        if len(runs) > 1 and (parts := differences(runs)):
-            notes.append(f"note: the seeds of {group.label} ({group.model}) ran on different software or "
-                         f"processors: {'; '.join(parts)}")
+        if len(runs) < 2:
+            continue
+        name = f"{group.label} ({group.model})"
+        if parts := differences(runs):
+            notes.append(f"note: the seeds of {name} ran on different software or processors: {'; '.join(parts)}")
+        if missing := unrecorded(runs):
+            notes.append(f"note: not every seed of {name} recorded what it ran on: {'; '.join(missing)}")
     return notes
