@@ -44,6 +44,11 @@ def test_runs_made_before_a_section_was_recorded_are_said_apart(tmp_path):
     assert differences([(0, {}), (1, old)]) == [
         "python not recorded (seed 0), 3.11.7 (seed 1)", "torch not recorded (seed 0), 2.13.0+cpu (seed 1)",
         "device not recorded (seed 0), cpu (seed 1)"]
+    without_tokenizers = _environment()
+    del without_tokenizers["packages"]["transformers"]
+    runs = [(0, without_tokenizers), (1, _environment("5.23.0")), (2, _environment("5.24.0"))]
+    assert differences(runs) == ["packages.transformers 5.23.0 (seed 1), 5.24.0 (seed 2)"]
+    assert unrecorded(runs) == ["packages.transformers recorded for seeds 1, 2 only"]
     write_run(tmp_path / "si-seed0", "si", 0, environment=old)
     write_run(tmp_path / "si-seed1", "si", 1, environment=_environment())
     notes = [line for line in format_table(compare([tmp_path])).splitlines() if line.startswith("note:")]

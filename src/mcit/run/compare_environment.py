@@ -30,19 +30,24 @@ def _by_value(pairs: Sequence[tuple[Any, Any]]) -> str:
 
 
 def unrecorded(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
-    """The sections some of the (seed, environment) pairs lack (runs made before they were recorded)."""
+    """The sections, and the keys within a section, that some of the (seed, environment) pairs lack:
+    runs made before they were recorded."""
     parts = []
     for section in SECTIONS:
-        having = [seed for seed, env in runs if isinstance(env.get(section), dict)]
+        having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
         if having and len(having) < len(runs):
-            parts.append(f"{section} recorded for {_seeds(having)} only")
+            parts.append(f"{section} recorded for {_seeds([seed for seed, _ in having])} only")
+        for key in sorted(set().union(*(values for _, values in having))):
+            seeds = [seed for seed, values in having if key in values]
+            if len(seeds) < len(having):
+                parts.append(f"{section}.{key} recorded for {_seeds(seeds)} only")
     return parts
 
 
 def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     """What differs among (seed, environment) pairs, one phrase per quantity; empty when nothing does.
 
-    A section's keys are compared among the runs that recorded the section (see `unrecorded`).
+    Each key of a section is compared among the runs that recorded it (see `unrecorded`).
     """
     parts: list[str] = []
     for key in SCALARS:
@@ -52,7 +57,7 @@ def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     for section in SECTIONS:
         having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
         for key in sorted(set().union(*(values for _, values in having))):
-            pairs = [(seed, values.get(key)) for seed, values in having]
+            pairs = [(seed, values[key]) for seed, values in having if key in values]
             if len({str(v) for _, v in pairs}) > 1:
                 parts.append(f"{section}.{key} {_by_value(pairs)}")
     return parts
