@@ -9,7 +9,8 @@ Each metric is the mean over the group's seeds and the sample standard deviation
 denominator); with one seed the deviation is shown as "–". A metric a run does not define (BWT
 of a multitask run, FWT without a zero-shot row) is "n/a" for its group. The table is written as
 aligned text, Markdown, CSV or LaTeX. A group whose seeds ran on different package versions or
-processors gets a note under a text or Markdown table (on standard error for CSV and LaTeX).
+processors, or did not all record them, gets a note under a text or Markdown table (on standard
+error for CSV and LaTeX).
 """
 
 from __future__ import annotations

@@ -29,15 +29,24 @@ def _by_value(pairs: Sequence[tuple[Any, Any]]) -> str:
     return ", ".join(f"{value} ({_seeds(seeds)})" for value, seeds in groups.items())
 
 
+def _sections(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[tuple[str, list[tuple[Any, dict]], list[str]]]:
+    """For each of `SECTIONS`: the (seed, section) pairs of the runs that recorded it, and the
+    sorted union of their keys."""
+    out = []
+    for section in SECTIONS:
+        having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
+        out.append((section, having, sorted(set().union(*(values for _, values in having)))))
+    return out
+
+
 def unrecorded(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
     """The sections, and the keys within a section, that some of the (seed, environment) pairs lack:
     runs made before they were recorded."""
     parts = []
-    for section in SECTIONS:
-        having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
+    for section, having, keys in _sections(runs):
         if having and len(having) < len(runs):
             parts.append(f"{section} recorded for {_seeds([seed for seed, _ in having])} only")
-        for key in sorted(set().union(*(values for _, values in having))):
+        for key in keys:
             seeds = [seed for seed, values in having if key in values]
             if len(seeds) < len(having):
                 parts.append(f"{section}.{key} recorded for {_seeds(seeds)} only")
@@ -54,9 +63,8 @@ def differences(runs: Sequence[tuple[Any, dict[str, Any]]]) -> list[str]:
         pairs = [(seed, env.get(key)) for seed, env in runs]
         if len({str(v) for _, v in pairs}) > 1:
             parts.append(f"{key} {_by_value(pairs)}")
-    for section in SECTIONS:
-        having = [(seed, env[section]) for seed, env in runs if isinstance(env.get(section), dict)]
-        for key in sorted(set().union(*(values for _, values in having))):
+    for section, having, keys in _sections(runs):
+        for key in keys:
             pairs = [(seed, values[key]) for seed, values in having if key in values]
             if len({str(v) for _, v in pairs}) > 1:
                 parts.append(f"{section}.{key} {_by_value(pairs)}")
