@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
 
 from mcit.data.builtin import glyphs
-from mcit.data.builtin.scene import BACKGROUND, COLORS, IMAGE_SIZE, SHAPES, render_scene
+from mcit.data.builtin.pretraining import SCENE_CAPTIONS, _relate_two
+from mcit.data.builtin.scene import BACKGROUND, COLORS, IMAGE_SIZE, SHAPES, format_box, random_scene, render_scene
 from mcit.data.builtin.streams import STREAMS, TASKS, generate, materialize
 from mcit.scoring import box_iou, parse_box
 
@@ -89,7 +91,7 @@ def test_grounding_box_is_the_named_objects_box():
 
 def test_a_box_from_the_cell_alone_overlaps_enough():
     """Boxes jitter by at most a pixel, so knowing the cell suffices for IoU >= 0.5."""
-    from mcit.data.builtin.scene import CELL, random_scene
+    from mcit.data.builtin.scene import CELL
 
     rng = random.Random(0)
     for _ in range(200):
@@ -174,3 +176,39 @@ def test_materialized_stream_loads_through_the_public_loader(tmp_path):
         assert all(r.image.exists() for r in task.test)
     vqa = benchmark.task("vqa")
     assert len(vqa.test[0].answers) == 10
+
+
+def test_pretraining_captions_name_every_object_in_each_wording():
+    """Every wording of a scene's dense caption states each drawn object's shape, colour and place
+    (a position word or its exact box); the shape- and colour-ordered ones list objects in that order."""
+    rng = random.Random(3)
+    for _ in range(50):
+        objects = random_scene(rng, rng.randint(1, 6), unique=False)
+        for style, caption in SCENE_CAPTIONS.items():
+            text = caption(objects)
+            assert text.count(" at ") == len(objects)
+            for obj in objects:
+                stated = {"shapes": f"the {obj.shape} is {obj.color} at the {obj.position}",
+                          "colors": f"the {obj.color} object is a {obj.shape} at the {obj.position}",
+                          "boxes": f"{obj.name} at {format_box(obj.box)}"}.get(style, f"{obj.name} at the {obj.position}")
+                assert stated in text
+            if style == "shapes":
+                named = re.findall(r"the (\w+) is", text)
+                assert named == sorted(named, key=SHAPES.index)
+            if style == "colors":
+                named = re.findall(r"the (\w+) object", text)
+                assert named == sorted(named, key=list(COLORS).index)
+
+
+def test_pretraining_relation_sentences_are_true_of_the_scene():
+    """The instruction mix's sentence about two objects states exactly the relations that hold."""
+    rng = random.Random(5)
+    for _ in range(100):
+        sample = _relate_two(rng)
+        by_name = {o.name: o for o in sample.facts["objects"]}
+        first, second = sample.instruction.removeprefix("Tell me about the ").removesuffix(".").split(" and the ")
+        a, b = by_name[first], by_name[second]
+        stated = sample.answers[0].removeprefix(f"The {first} is ").removesuffix(f" the {second}.").split(" and ")
+        expected = [w for w, holds in (("above", a.row < b.row), ("below", a.row > b.row),
+                                       ("left of", a.col < b.col), ("right of", a.col > b.col)) if holds]
+        assert stated == expected and stated

@@ -9,7 +9,8 @@ models mirror the two:
 - `tiny-instruct` continues from `tiny-base` on a mix of instruction tasks that are *not* the
   stream's tasks (existence yes/no, positions, spelling, digit parity, counting in words,
   lettered options about which objects appear, and full-sentence descriptions of one object
-  found by its shape or its colour, or of how many of a shape there are), like InstructBLIP's
+  found by its shape or its colour, of how many of a shape there are, and of where one named
+  object lies relative to another), like InstructBLIP's
   held-in datasets. The sentence answers teach the skills the stream's questions need (finding
   an object by what it is, noticing that it is absent) without the stream's short answer
   formats, so a stream task still has to be learned and can then be forgotten.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import random
 
 from mcit.data.builtin.glyphs import WORD_LENGTH, digit_label, digit_pool, random_word, render_digit, render_word
-from mcit.data.builtin.scene import COLORS, PLURALS, SHAPES, Shape, random_scene, render_scene
+from mcit.data.builtin.scene import COLORS, PLURALS, SHAPES, Shape, format_box, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
@@ -31,6 +32,31 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 
 def _dense_caption(objects: list[Shape]) -> str:
     return ", ".join(f"{o.name} at the {o.position}" for o in objects)
+
+
+def _caption_by_shape(objects: list[Shape]) -> str:
+    """Every object, the shapes in a fixed order: writing each colour means finding the object by its shape."""
+    ordered = sorted(objects, key=lambda o: (SHAPES.index(o.shape), o.cell))
+    return ", ".join(f"the {o.shape} is {o.color} at the {o.position}" for o in ordered)
+
+
+def _caption_by_color(objects: list[Shape]) -> str:
+    """Every object, the colours in a fixed order: writing each shape means finding the object by its colour."""
+    colors = list(COLORS)
+    ordered = sorted(objects, key=lambda o: (colors.index(o.color), o.cell))
+    return ", ".join(f"the {o.color} object is a {o.shape} at the {o.position}" for o in ordered)
+
+
+def _caption_with_boxes(objects: list[Shape]) -> str:
+    """Every object in reading order with its pixel box, so coordinates are words the model has written."""
+    return ", ".join(f"{o.name} at {format_box(o.box)}" for o in objects)
+
+
+#: How a scene's dense caption is worded: the cells in reading order, or ordered by shape or by
+#: colour so that captioning asks for objects by what they are, or with pixel boxes.
+SCENE_CAPTIONS = {"cells": _dense_caption, "shapes": _caption_by_shape, "colors": _caption_by_color,
+                  "boxes": _caption_with_boxes}
+SCENE_CAPTION_WEIGHTS = {"cells": 2, "shapes": 3, "colors": 2, "boxes": 2}
 
 
 def any_image(rng: random.Random) -> tuple[object, str, dict]:
@@ -50,6 +76,9 @@ def any_image(rng: random.Random) -> tuple[object, str, dict]:
 def make_caption(rng: random.Random) -> Sample:
     """A dense caption of any kind of image: every object with its position, the word, the digit."""
     image, text, facts = any_image(rng)
+    if "objects" in facts:
+        style = rng.choices(list(SCENE_CAPTION_WEIGHTS), weights=list(SCENE_CAPTION_WEIGHTS.values()))[0]
+        text = SCENE_CAPTIONS[style](facts["objects"])
     return Sample(image, "Describe the image.", (text,), facts)
 
 
@@ -78,13 +107,26 @@ def _count_in_sentence(rng: random.Random) -> Sample:
     return Sample(render_scene(objects), f"Tell me how many {PLURALS[shape]} you see.", (seen,), {"objects": objects})
 
 
+def _relate_two(rng: random.Random) -> Sample:
+    """Where one named object lies relative to another, in a sentence: above or below, left or right of."""
+    objects = random_scene(rng, rng.randint(2, 4))
+    a, b = rng.sample(objects, 2)
+    relations = [word for word, holds in (("above", a.row < b.row), ("below", a.row > b.row),
+                                          ("left of", a.col < b.col), ("right of", a.col > b.col)) if holds]
+    answer = f"The {a.name} is {' and '.join(relations)} the {b.name}."
+    return Sample(render_scene(objects), f"Tell me about the {a.name} and the {b.name}.", (answer,),
+                  {"objects": objects})
+
+
 def make_instruction(rng: random.Random) -> Sample:
     """One of the instruction-mix tasks, chosen uniformly."""
-    kind = rng.randrange(10)
+    kind = rng.randrange(11)
     if kind in (7, 8):
         return _describe_one(rng)
     if kind == 9:
         return _count_in_sentence(rng)
+    if kind == 10:
+        return _relate_two(rng)
     if kind == 0:
         return make_caption(rng)
     if kind in (1, 2, 3, 4):
@@ -129,6 +171,6 @@ PRETRAINING_TASKS: dict[str, TaskSpec] = {
     "pretrain-instruct": TaskSpec(
         name="pretrain-instruct", metric="exact_match", mirrors="joint instruction tuning (InstructBLIP)",
         description="captions, existence, positions, counting in words, spelling, digit parity, lettered options, "
-                    "sentences about one object or one shape's count",
+                    "sentences about one object, one shape's count or two objects' relative places",
         chance="-", max_new_tokens=40, make=make_instruction),
 }
