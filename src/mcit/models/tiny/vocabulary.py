@@ -27,10 +27,13 @@ def builtin_words() -> tuple[str, ...]:
     """
     import random
 
+    from mcit.data.builtin.glyphs import LETTERS
     from mcit.data.builtin.pretraining import PRETRAINING_TASKS
     from mcit.data.builtin.streams import TASKS
 
-    words: dict[str, None] = {}
+    # Spelled answers hold single letters of the word alphabet; all of them are words, so a
+    # draw that happens to miss one cannot shift every later token id.
+    words: dict[str, None] = dict.fromkeys(LETTERS)
     for spec in list(TASKS.values()) + list(PRETRAINING_TASKS.values()):
         rng = random.Random(f"vocabulary/{spec.name}")
         for _ in range(1000):
