@@ -7,13 +7,15 @@ models mirror the two:
 - `tiny-base` learns only dense captions of every kind of image the stream shows (scenes,
   words, digits), like BLIP-2's image-text pre-training;
 - `tiny-instruct` continues from `tiny-base` on a mix of instruction tasks that are *not* the
-  stream's tasks (existence yes/no, positions, spelling, digit parity, counting in words,
-  lettered options about which objects appear, and full-sentence descriptions of one object
-  found by its shape or its colour, of how many of a shape there are, and of where one named
-  object lies relative to another), like InstructBLIP's
-  held-in datasets. The sentence answers teach the skills the stream's questions need (finding
-  an object by what it is, noticing that it is absent) without the stream's short answer
-  formats, so a stream task still has to be learned and can then be forgotten.
+  stream's tasks, like InstructBLIP's held-in datasets: existence yes/no, positions, spelling,
+  digit parity, counting in words, lettered options about which objects appear, and sentences
+  about one object found by its shape or its colour, about how many of a shape there are and
+  about where one named object lies relative to another; and, half of the mix, the lookups of
+  `mcit.data.builtin.lookups` (the colour of a named shape, the shape of a named colour, what a
+  cell holds, whether a relation holds, how many of a colour, an object's box, the option that
+  names a looked-up attribute), asked much as the stream asks them but answered in a sentence. They
+  teach the skills the stream's questions need without the stream's short answer formats, so a
+  stream task still has to be learned and can then be forgotten.
 
 The images come from other random streams than the benchmark's (and the odd half of the
 handwritten digits), so no benchmark image is seen before the stream starts.
@@ -24,10 +26,9 @@ from __future__ import annotations
 import random
 
 from mcit.data.builtin.glyphs import WORD_LENGTH, digit_label, digit_pool, random_word, render_digit, render_word
+from mcit.data.builtin.lookups import LOOKUPS, NUMBER_WORDS
 from mcit.data.builtin.scene import COLORS, PLURALS, SHAPES, Shape, format_box, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
-
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 
 
 def _dense_caption(objects: list[Shape]) -> str:
@@ -118,49 +119,60 @@ def _relate_two(rng: random.Random) -> Sample:
                   {"objects": objects})
 
 
-def make_instruction(rng: random.Random) -> Sample:
-    """One of the instruction-mix tasks, chosen uniformly."""
-    kind = rng.randrange(11)
-    if kind in (7, 8):
-        return _describe_one(rng)
-    if kind == 9:
-        return _count_in_sentence(rng)
-    if kind == 10:
-        return _relate_two(rng)
-    if kind == 0:
-        return make_caption(rng)
-    if kind in (1, 2, 3, 4):
-        objects = random_scene(rng, rng.randint(1, 4))
-        image = render_scene(objects)
-        target = rng.choice(objects)
-        if kind == 1:
-            shape, color = rng.choice(SHAPES), rng.choice(list(COLORS))
-            present = any(o.shape == shape and o.color == color for o in objects)
-            if rng.random() < 0.5:
-                shape, color, present = target.shape, target.color, True
-            return Sample(image, f"Is there a {color} {shape} in the image? Answer yes or no.",
-                          ("yes" if present else "no",), {"objects": objects})
-        if kind == 2:
-            return Sample(image, f"In which part of the image is the {target.name}?",
-                          (target.position,), {"objects": objects})
-        if kind == 3:
-            return Sample(image, "Count the objects and answer with a word.",
-                          (NUMBER_WORDS[len(objects)],), {"objects": objects})
-        letters = "ABCD"
-        absent = [f"{c} {s}" for c in COLORS for s in SHAPES if all(o.name != f"{c} {s}" for o in objects)]
-        options = rng.sample(absent, 3) + [target.name]
-        rng.shuffle(options)
-        listed = "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(options))
-        return Sample(image, f"Which object appears in the image?\n{listed}\nReply with A, B, C or D.",
-                      (letters[options.index(target.name)],), {"objects": objects, "options": options})
-    if kind == 5:
-        word = random_word(rng, rng.randint(2, WORD_LENGTH))
-        image = render_word(word, rng.choice(list(COLORS)), rng)
-        return Sample(image, "Spell the word in the image letter by letter.", (" ".join(word),), {"word": word})
+def _scene_question(rng: random.Random, kind: str) -> Sample:
+    """Existence yes/no, the part of the image an object is in, the number of objects in a word,
+    or which lettered object appears."""
+    objects = random_scene(rng, rng.randint(1, 4))
+    image = render_scene(objects)
+    target = rng.choice(objects)
+    if kind == "exists":
+        shape, color = rng.choice(SHAPES), rng.choice(list(COLORS))
+        present = any(o.shape == shape and o.color == color for o in objects)
+        if rng.random() < 0.5:
+            shape, color, present = target.shape, target.color, True
+        return Sample(image, f"Is there a {color} {shape} in the image? Answer yes or no.",
+                      ("yes" if present else "no",), {"objects": objects})
+    if kind == "part":
+        return Sample(image, f"In which part of the image is the {target.name}?",
+                      (target.position,), {"objects": objects})
+    if kind == "count":
+        return Sample(image, "Count the objects and answer with a word.",
+                      (NUMBER_WORDS[len(objects)],), {"objects": objects})
+    letters = "ABCD"
+    absent = [f"{c} {s}" for c in COLORS for s in SHAPES if all(o.name != f"{c} {s}" for o in objects)]
+    options = rng.sample(absent, 3) + [target.name]
+    rng.shuffle(options)
+    listed = "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(options))
+    return Sample(image, f"Which object appears in the image?\n{listed}\nReply with A, B, C or D.",
+                  (letters[options.index(target.name)],), {"objects": objects, "options": options})
+
+
+def _spell(rng: random.Random) -> Sample:
+    word = random_word(rng, rng.randint(2, WORD_LENGTH))
+    image = render_word(word, rng.choice(list(COLORS)), rng)
+    return Sample(image, "Spell the word in the image letter by letter.", (" ".join(word),), {"word": word})
+
+
+def _parity(rng: random.Random) -> Sample:
     index = rng.choice(digit_pool("pretraining"))
     label = digit_label(index)
     return Sample(render_digit(index), "Is this digit even or odd?", ("even" if label % 2 == 0 else "odd",),
                   {"digit_index": index})
+
+
+#: Every kind of the instruction mix with its weight: the skills of the whole image (captions,
+#: spelling, parity, counting all objects) and, most of the mix, lookups of one object.
+INSTRUCTION_KINDS = (
+    (make_caption, 1), (lambda rng: _scene_question(rng, "exists"), 1), (lambda rng: _scene_question(rng, "part"), 1),
+    (lambda rng: _scene_question(rng, "count"), 1), (lambda rng: _scene_question(rng, "options"), 1),
+    (_spell, 1), (_parity, 1), (_describe_one, 2), (_count_in_sentence, 1), (_relate_two, 1),
+) + LOOKUPS
+
+
+def make_instruction(rng: random.Random) -> Sample:
+    """One of the instruction-mix kinds, drawn by its weight."""
+    makers, weights = zip(*INSTRUCTION_KINDS)
+    return rng.choices(makers, weights=weights)[0](rng)
 
 
 PRETRAINING_TASKS: dict[str, TaskSpec] = {
@@ -171,6 +183,7 @@ PRETRAINING_TASKS: dict[str, TaskSpec] = {
     "pretrain-instruct": TaskSpec(
         name="pretrain-instruct", metric="exact_match", mirrors="joint instruction tuning (InstructBLIP)",
         description="captions, existence, positions, counting in words, spelling, digit parity, lettered options, "
-                    "sentences about one object, one shape's count or two objects' relative places",
+                    "sentences about one object, one shape's count or two objects' relative places, and "
+                    "lookups of one object's colour, shape, cell, relation, count or box answered in a sentence",
         chance="-", max_new_tokens=40, make=make_instruction),
 }

@@ -1,0 +1,126 @@
+"""The instruction mix's lookups: deterministic, in the tokenizer's words, and true of the drawn scene."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+
+from mcit.data.builtin import lookups
+from mcit.data.builtin.pretraining import INSTRUCTION_KINDS, make_instruction
+from mcit.data.builtin.scene import POSITIONS, format_box, render_scene
+from mcit.models.tiny.vocabulary import build_tokenizer
+
+N = 150
+MAKERS = [maker for maker, _ in lookups.LOOKUPS]
+
+
+def _samples(maker, seed: int = 0):
+    rng = random.Random(seed)
+    return [maker(rng) for _ in range(N)]
+
+
+@pytest.mark.parametrize("maker", MAKERS, ids=lambda m: m.__name__)
+def test_same_seed_same_lookups(maker):
+    first, again = _samples(maker, 3), _samples(maker, 3)
+    assert [(s.instruction, s.answers) for s in first] == [(s.instruction, s.answers) for s in again]
+    assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for a, b in zip(first, again))
+    assert [s.answers for s in first] != [s.answers for s in _samples(maker, 4)]
+
+
+@pytest.mark.parametrize("maker", MAKERS, ids=lambda m: m.__name__)
+def test_lookups_use_whole_words_and_draw_their_scene(maker):
+    tokenizer = build_tokenizer()
+    for sample in _samples(maker)[:40]:
+        for text in (sample.instruction, *sample.answers):
+            pieces = tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+            assert not [p for p in pieces if p.startswith("##") or p == "<unk>"], (text, pieces)
+        assert np.array_equal(np.asarray(sample.image), np.asarray(render_scene(sample.facts["objects"])))
+
+
+def test_color_and_shape_lookups_name_the_found_object_or_its_absence():
+    for sample in _samples(lookups.color_of_shape):
+        shape = re.fullmatch(r"What color is the (\w+)\? Answer in a sentence\.", sample.instruction).group(1)
+        found = [o for o in sample.facts["objects"] if o.shape == shape]
+        expected = f"The {shape} is {found[0].color}." if found else f"There is no {shape} in the image."
+        assert sample.answers == (expected,)
+    absent = 0
+    for sample in _samples(lookups.shape_of_color):
+        color = re.fullmatch(r"What shape is the (\w+) object\? Answer in a sentence\.", sample.instruction).group(1)
+        found = [o for o in sample.facts["objects"] if o.color == color]
+        absent += not found
+        expected = f"The {color} object is a {found[0].shape}." if found else f"There is no {color} object in the image."
+        assert sample.answers == (expected,)
+    assert 0 < absent < N / 2
+
+
+def test_cell_lookups_name_what_the_cell_holds():
+    for sample in _samples(lookups.cell_contents):
+        position = re.fullmatch(r"Which shape is in the (.+) cell\? Answer in a sentence\.", sample.instruction).group(1)
+        held = [o for o in sample.facts["objects"] if POSITIONS[o.cell] == position]
+        expected = (f"The {position} cell shows a {held[0].name}." if held
+                    else f"There is no object in the {position} cell.")
+        assert sample.answers == (expected,)
+
+
+def test_relation_checks_answer_yes_exactly_when_the_relation_holds():
+    answers = set()
+    for sample in _samples(lookups.relation_check):
+        first, relation, second = re.fullmatch(
+            r"Is the (\w+ \w+) (above|below|left of|right of) the (\w+ \w+)\? Answer in a sentence\.",
+            sample.instruction).groups()
+        by_name = {o.name: o for o in sample.facts["objects"]}
+        a, b = by_name[first], by_name[second]
+        holding = [r for r in lookups.RELATIONS if lookups._holds(r, a, b)]
+        if relation in holding:
+            assert sample.answers == (f"yes, the {first} is {relation} the {second}.",)
+        else:
+            assert sample.answers == (f"no, the {first} is {' and '.join(holding)} the {second}.",)
+        answers.add(sample.answers[0].split(",")[0])
+    assert answers == {"yes", "no"}
+
+
+def test_colour_counts_count_the_drawn_objects_of_that_colour():
+    for sample in _samples(lookups.count_of_color):
+        color = re.fullmatch(r"How many (\w+) objects are there\? Answer in a sentence\.", sample.instruction).group(1)
+        n = sum(o.color == color for o in sample.facts["objects"])
+        said = re.fullmatch(rf"I see (\w+) {color} objects?\.", sample.answers[0]).group(1)
+        assert said == ("no" if n == 0 else lookups.NUMBER_WORDS[n])
+
+
+def test_lettered_options_key_the_looked_up_attribute():
+    for sample in _samples(lookups.option_of_attribute):
+        question = sample.instruction.split("\n")[0]
+        options = dict(line.split(". ", 1) for line in sample.instruction.split("\n")[1:5])
+        picked = options[sample.answers[0]]
+        objects = sample.facts["objects"]
+        if match := re.fullmatch(r"Which option is the color of the (\w+)\?", question):
+            truth = [o.color for o in objects if o.shape == match.group(1)]
+        elif match := re.fullmatch(r"Which option is the shape of the (\w+) object\?", question):
+            truth = [o.shape for o in objects if o.color == match.group(1)]
+        else:
+            position = re.fullmatch(r"Which option is in the (.+) cell\?", question).group(1)
+            truth = [o.name for o in objects if POSITIONS[o.cell] == position]
+        assert truth == [picked] and list(options.values()).count(picked) == 1
+
+
+def test_box_lookups_give_the_named_objects_box():
+    forms = set()
+    for sample in _samples(lookups.box_of_object):
+        name = re.fullmatch(r"Where is the (.+)\? Answer in a sentence\.", sample.instruction).group(1)
+        matching = [o for o in sample.facts["objects"] if name in (o.name, o.shape, f"{o.color} object")]
+        assert len(matching) == 1
+        assert sample.answers == (f"The {name} is at {format_box(matching[0].box)}.",)
+        forms.add("colour" if name.endswith(" object") else len(name.split()))
+    assert forms == {1, 2, "colour"}
+
+
+def test_lookups_are_about_half_of_the_instruction_mix():
+    rng = random.Random(0)
+    samples = [make_instruction(rng) for _ in range(3000)]
+    share = sum(s.instruction.endswith(lookups.IN_A_SENTENCE) or s.instruction.startswith("Which option")
+                for s in samples) / len(samples)
+    expected = sum(w for _, w in lookups.LOOKUPS) / sum(w for _, w in INSTRUCTION_KINDS)
+    assert 0.4 < expected < 0.6 and abs(share - expected) < 0.03
