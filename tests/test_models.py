@@ -65,6 +65,21 @@ def test_labels_cover_exactly_the_answer_and_the_end_token(model, records):
     assert int((batch["input_ids"][0] == image_token).sum()) == 36  # 6x6 patches of a 48-pixel image
 
 
+@pytest.mark.parametrize("name", ["tiny-random", "tiny-base", "tiny-instruct"])
+def test_tiny_models_read_the_instruction_before_the_image(name, records):
+    """The tiny models' chat template puts the instruction first, so image tokens can attend to it."""
+    tiny = load_model(ModelConfig(name=name, tune="none"), seed=0)
+    tokenizer = tiny.processor.tokenizer
+    batch = tiny.generation_batch(records[:1])
+    ids = batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist()
+    image_at = [i for i, t in enumerate(ids) if t == tiny.base.config.image_token_index]
+    question = tokenizer(records[0].instruction, add_special_tokens=False)["input_ids"]
+    starts = [i for i in range(len(ids)) if ids[i:i + len(question)] == question]
+    assert len(image_at) == 36 and image_at == list(range(image_at[0], image_at[0] + 36))
+    assert starts and starts[0] + len(question) <= image_at[0]
+    assert tokenizer.convert_ids_to_tokens(ids[image_at[-1] + 1:]) == ["ASSISTANT", ":"]
+
+
 def test_left_padded_generation_matches_one_by_one(model, records):
     model.network.eval()
     together = model.generate(model.generation_batch(records), 6)
@@ -121,3 +136,14 @@ def test_unknown_model_name_is_a_clear_error():
 
     with pytest.raises(UserError, match="cannot load model 'no-such/model'"):
         load_model(ModelConfig(name="no-such/model"))
+
+
+@pytest.mark.parametrize("name", ["tiny-base", "tiny-instruct"])
+def test_the_built_tokenizer_is_the_shipped_models_tokenizer(name):
+    """A generator's new wording must not shift token ids under the shipped start models' embeddings."""
+    from mcit.models.loading import WEIGHTS_DIR
+    from mcit.models.tiny.vocabulary import build_tokenizer
+
+    shipped = load_model(ModelConfig(name=name, tune="none"), seed=0).processor.tokenizer
+    assert shipped.get_vocab() == build_tokenizer().get_vocab()
+    assert (WEIGHTS_DIR / name / "tokenizer.json").exists()
