@@ -10,7 +10,7 @@ import pytest
 
 from mcit.data.builtin import lookups
 from mcit.data.builtin.pretraining import INSTRUCTION_KINDS, make_instruction
-from mcit.data.builtin.scene import POSITIONS, format_box, render_scene
+from mcit.data.builtin.scene import POSITIONS, RELATIONS, format_box, relation_holds, render_scene
 from mcit.models.tiny.vocabulary import build_tokenizer
 
 N = 150
@@ -73,7 +73,7 @@ def test_relation_checks_answer_yes_exactly_when_the_relation_holds():
             sample.instruction).groups()
         by_name = {o.name: o for o in sample.facts["objects"]}
         a, b = by_name[first], by_name[second]
-        holding = [r for r in lookups.RELATIONS if lookups._holds(r, a, b)]
+        holding = [r for r in RELATIONS if relation_holds(r, a, b)]
         if relation in holding:
             assert sample.answers == (f"yes, the {first} is {relation} the {second}.",)
         else:

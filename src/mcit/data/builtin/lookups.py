@@ -17,17 +17,29 @@ from __future__ import annotations
 
 import random
 
-from mcit.data.builtin.scene import COLORS, POSITIONS, SHAPES, Shape, format_box, random_scene, render_scene
+from mcit.data.builtin.scene import (COLORS, POSITIONS, RELATIONS, SHAPES, Shape, format_box, random_scene,
+                                     relation_holds, render_scene)
 from mcit.data.builtin.spec import Sample
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
-RELATIONS = ("above", "below", "left of", "right of")
 #: What every lookup question ends with: the answer is a sentence, not the stream's short answer.
 IN_A_SENTENCE = "Answer in a sentence."
 
 
 def _facts(objects: list[Shape]) -> dict:
     return {"objects": objects}
+
+
+def lettered_options(rng: random.Random, image, question: str, correct: str, wrong: list[str],
+                     objects: list[Shape]) -> Sample:
+    """The mix's layout of a lettered question: the correct option and three of `wrong`, shuffled,
+    one per line as 'A. ...', answered with the letter."""
+    letters = "ABCD"
+    options = rng.sample(wrong, 3) + [correct]
+    rng.shuffle(options)
+    listed = "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(options))
+    return Sample(image, f"{question}\n{listed}\nReply with A, B, C or D.", (letters[options.index(correct)],),
+                  {"objects": objects, "options": options})
 
 
 def color_of_shape(rng: random.Random) -> Sample:
@@ -60,20 +72,16 @@ def cell_contents(rng: random.Random) -> Sample:
     return Sample(render_scene(objects), f"Which shape is in the {position} cell? {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
-def _holds(relation: str, a: Shape, b: Shape) -> bool:
-    return {"above": a.row < b.row, "below": a.row > b.row, "left of": a.col < b.col, "right of": a.col > b.col}[relation]
-
-
 def relation_check(rng: random.Random) -> Sample:
     """'Is the red circle above the blue square? Answer in a sentence.' → 'yes, the red circle is
     above the blue square.' or 'no, ...' with the relations that do hold."""
     objects = random_scene(rng, rng.randint(2, 4))
     a, b = rng.sample(objects, 2)
     relation = rng.choice(RELATIONS)
-    if _holds(relation, a, b):
+    if relation_holds(relation, a, b):
         answer = f"yes, the {a.name} is {relation} the {b.name}."
     else:
-        true = [r for r in RELATIONS if _holds(r, a, b)]
+        true = [r for r in RELATIONS if relation_holds(r, a, b)]
         answer = f"no, the {a.name} is {' and '.join(true)} the {b.name}."
     instruction = f"Is the {a.name} {relation} the {b.name}? {IN_A_SENTENCE}"
     return Sample(render_scene(objects), instruction, (answer,), _facts(objects))
@@ -103,12 +111,7 @@ def option_of_attribute(rng: random.Random) -> Sample:
     else:
         question, correct, pool = f"Which option is in the {target.position} cell?", target.name, [
             f"{c} {s}" for c in COLORS for s in SHAPES]
-    letters = "ABCD"
-    options = rng.sample([p for p in pool if p != correct], 3) + [correct]
-    rng.shuffle(options)
-    listed = "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(options))
-    return Sample(render_scene(objects), f"{question}\n{listed}\nReply with A, B, C or D.",
-                  (letters[options.index(correct)],), {"objects": objects, "options": options})
+    return lettered_options(rng, render_scene(objects), question, correct, [p for p in pool if p != correct], objects)
 
 
 def box_of_object(rng: random.Random) -> Sample:

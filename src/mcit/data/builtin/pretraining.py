@@ -26,8 +26,9 @@ from __future__ import annotations
 import random
 
 from mcit.data.builtin.glyphs import WORD_LENGTH, digit_label, digit_pool, random_word, render_digit, render_word
-from mcit.data.builtin.lookups import LOOKUPS, NUMBER_WORDS
-from mcit.data.builtin.scene import COLORS, PLURALS, SHAPES, Shape, format_box, random_scene, render_scene
+from mcit.data.builtin.lookups import LOOKUPS, NUMBER_WORDS, lettered_options
+from mcit.data.builtin.scene import (COLORS, PLURALS, RELATIONS, SHAPES, Shape, format_box, random_scene,
+                                     relation_holds, render_scene)
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 
@@ -112,8 +113,7 @@ def _relate_two(rng: random.Random) -> Sample:
     """Where one named object lies relative to another, in a sentence: above or below, left or right of."""
     objects = random_scene(rng, rng.randint(2, 4))
     a, b = rng.sample(objects, 2)
-    relations = [word for word, holds in (("above", a.row < b.row), ("below", a.row > b.row),
-                                          ("left of", a.col < b.col), ("right of", a.col > b.col)) if holds]
+    relations = [r for r in RELATIONS if relation_holds(r, a, b)]
     answer = f"The {a.name} is {' and '.join(relations)} the {b.name}."
     return Sample(render_scene(objects), f"Tell me about the {a.name} and the {b.name}.", (answer,),
                   {"objects": objects})
@@ -138,13 +138,8 @@ def _scene_question(rng: random.Random, kind: str) -> Sample:
     if kind == "count":
         return Sample(image, "Count the objects and answer with a word.",
                       (NUMBER_WORDS[len(objects)],), {"objects": objects})
-    letters = "ABCD"
     absent = [f"{c} {s}" for c in COLORS for s in SHAPES if all(o.name != f"{c} {s}" for o in objects)]
-    options = rng.sample(absent, 3) + [target.name]
-    rng.shuffle(options)
-    listed = "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(options))
-    return Sample(image, f"Which object appears in the image?\n{listed}\nReply with A, B, C or D.",
-                  (letters[options.index(target.name)],), {"objects": objects, "options": options})
+    return lettered_options(rng, image, "Which object appears in the image?", target.name, absent, objects)
 
 
 def _spell(rng: random.Random) -> Sample:

@@ -77,6 +77,15 @@ def _box_for_cell(cell: int, rng: random.Random) -> tuple[int, int, int, int]:
     return (x0, y0, x0 + size - 1, y0 + size - 1)
 
 
+#: The spatial relations questions ask about, between two objects' grid cells.
+RELATIONS = ("above", "below", "left of", "right of")
+
+
+def relation_holds(relation: str, a: Shape, b: Shape) -> bool:
+    """Whether `a` is `relation` `b` ("above" means a row nearer the top)."""
+    return {"above": a.row < b.row, "below": a.row > b.row, "left of": a.col < b.col, "right of": a.col > b.col}[relation]
+
+
 def random_scene(rng: random.Random, n_objects: int, *, unique: bool = True,
                  shapes: tuple[str, ...] = SHAPES, colors: tuple[str, ...] | None = None) -> list[Shape]:
     """`n_objects` objects in distinct cells.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from mcit.data.builtin.scene import random_scene, render_scene
+from mcit.data.builtin.scene import RELATIONS, random_scene, relation_holds, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 #: VQA-style references: ten annotators, a few of whom use a near-synonym.
@@ -29,10 +29,8 @@ def make(rng: random.Random) -> Sample:
         question, answer = f"Which color is the shape in the {target.position} cell?", target.color
     else:
         a, b = rng.sample(objects, 2)
-        relation = rng.choice(("above", "below", "left of", "right of"))
-        truth = {"above": a.row < b.row, "below": a.row > b.row,
-                 "left of": a.col < b.col, "right of": a.col > b.col}[relation]
-        question, answer = f"Is the {a.name} {relation} the {b.name}?", "yes" if truth else "no"
+        relation = rng.choice(RELATIONS)
+        question, answer = f"Is the {a.name} {relation} the {b.name}?", "yes" if relation_holds(relation, a, b) else "no"
     return Sample(render_scene(objects), question, _references(answer, rng), {"objects": objects, "kind": kind})
 
 
