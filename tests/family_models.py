@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from mcit.models.tiny.build import LLAVA_CHAT_TEMPLATE as LLAVA_TEMPLATE
+from mcit.models.prompts import LLAVA as LLAVA_TEMPLATE
 from mcit.models.tiny.vocabulary import build_vocabulary
 
 SIZE = 48  # the built-in images' side

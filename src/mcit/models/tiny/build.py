@@ -13,34 +13,21 @@ from pathlib import Path
 
 from mcit.data.builtin.scene import IMAGE_SIZE
 
-def _chat_template(user_parts: str) -> str:
-    """A one-turn LLaVA-1.5 (Vicuna-style) template whose user turn is `user_parts`."""
-    return (
-        "{% for message in messages %}"
-        "{% if message['role'] == 'user' %}USER: " + user_parts + " "
-        "{% elif message['role'] == 'assistant' %}ASSISTANT: "
-        "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}</s>"
-        "{% endif %}{% endfor %}"
-        "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
-    )
-
-
-#: LLaVA-1.5's conversation format, the parts in the order given: image first, then the text.
-LLAVA_CHAT_TEMPLATE = _chat_template(
-    "{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}<image>\n{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}"
-)
-
-#: The tiny models' format: LLaVA-1.5's turns with the instruction *before* the image. A causal
-#: language model reads the image tokens after the question, so each image token can already tell
-#: whether it shows the object asked about (as InstructBLIP's instruction-aware Q-Former lets the
-#: visual features depend on the instruction); with the image first, a 4-layer model has to find
-#: the object from the answer position alone and does not learn to at the stream's budget
-#: (docs/benchmark.md measures both orders).
-CHAT_TEMPLATE = _chat_template(
+#: The tiny models' format: LLaVA-1.5's turns (`USER: ... ASSISTANT:`) with the instruction
+#: *before* the image. A causal language model reads the image tokens after the question, so each
+#: image token can already tell whether it shows the object asked about (as InstructBLIP's
+#: instruction-aware Q-Former lets the visual features depend on the instruction); with the image
+#: first, a 4-layer model has to find the object from the answer position alone and does not learn
+#: to at the stream's budget (docs/benchmark.md measures both orders).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER: "
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}\n{% endif %}{% endfor %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>{% endif %}{% endfor %} "
+    "{% elif message['role'] == 'assistant' %}ASSISTANT: "
+    "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}</s>"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
 
 
