@@ -111,9 +111,24 @@ def test_vqa_and_choice_answers_are_true_of_the_scene():
             assert [o.shape for o in objects if o.color == color] == [answer]
         assert len(sample.answers) == 10
     for sample in generate(TASKS["choice"], 0, "test", N):
-        options, key = sample.facts["options"], sample.answers[0]
-        assert options["ABCD".index(key)] == sample.facts["correct"]
-        assert f"({key}) {sample.facts['correct']}" in sample.instruction
+        options, answer = sample.facts["options"], sample.answers[0]
+        assert answer == sample.facts["correct"] and options.count(answer) == 1
+        assert f"({'ABCD'[options.index(answer)]}) {answer}" in sample.instruction
+        assert sample.instruction.endswith("Answer with the option's text.")
+        assert choice_answer_of_scene(sample.instruction, sample.facts["objects"]) == answer
+
+
+def choice_answer_of_scene(instruction: str, objects) -> str:
+    """The answer to a `choice` question worked out from the drawn objects."""
+    asked = instruction.split("\n", 1)[0].removeprefix("Question: ")
+    if asked.startswith("Which shape is "):
+        return next(o.shape for o in objects if o.color == asked.split()[-1].rstrip("?"))
+    if asked.startswith("What is the color of the "):
+        return next(o.color for o in objects if o.shape == asked.split()[-1].rstrip("?"))
+    if asked.startswith("Where is the "):
+        return next(o.position for o in objects if f"Where is the {o.name}?" == asked)
+    assert asked == "How many objects are in the picture?"
+    return str(len(objects))
 
 
 def test_unanswerable_is_answered_exactly_when_the_shape_is_absent():

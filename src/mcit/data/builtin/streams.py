@@ -21,19 +21,21 @@ from pathlib import Path
 import yaml
 
 from mcit.data.builtin.pretraining import PRETRAINING_TASKS
+from mcit.data.builtin.probes import PROBE_TASKS
 from mcit.data.builtin.spec import Sample, TaskSpec
 from mcit.data.builtin.tasks import (attributes, caption, choice, counting, digits, grounding, reading,
                                      unanswerable)
 
 #: Bump when generators change, so cached folders of older data are not reused.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     choice.SPEC, reading.SPEC, digits.SPEC, attributes.SPEC,
     unanswerable.SPEC, grounding.SPEC, counting.SPEC, caption.SPEC,
 )}
-#: Every generator a stream may use: the benchmark's tasks and the start models' pre-training mixes.
-ALL_TASKS: dict[str, TaskSpec] = {**TASKS, **PRETRAINING_TASKS}
+#: Every generator a stream may use: the benchmark's tasks, the start models' pre-training mixes and
+#: the probes of what a start model can learn.
+ALL_TASKS: dict[str, TaskSpec] = {**TASKS, **PRETRAINING_TASKS, **PROBE_TASKS}
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ STREAMS: dict[str, Stream] = {
         order=("pretrain-instruct",),
         train_size=24000,
         test_size=350,
+    ),
+    "probe-choice": Stream(
+        name="probe-choice",
+        description="probes of the choice task's two skills, each trained alone (not a continual stream)",
+        order=("choice-letter", "choice-copy", "choice-present"),
+        train_size=1000,
+        test_size=100,
     ),
 }
 

@@ -1,48 +1,76 @@
-"""Multiple-choice questions with the options in the instruction (mirrors ScienceQA / IconQA)."""
+"""Multiple-choice questions with the options in the instruction (mirrors IconQA / ScienceQA).
+
+The answer is the text of the correct option, as in IconQA's multi-text-choice questions, not its
+letter: binding an answer to its letter is a skill of its own that the 2.5M-parameter start models
+do not learn within the stream's budget (`mcit.data.builtin.probes` measures it), and a task that
+stays at chance shows no forgetting. The multiple-choice scorer reads a letter or an option's text.
+"""
 
 from __future__ import annotations
 
 import random
 
-from mcit.data.builtin.scene import COLORS, POSITIONS, SHAPES, random_scene, render_scene
+from mcit.data.builtin.scene import COLORS, POSITIONS, SHAPES, Shape, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 LETTERS = "ABCD"
 
 
-def _options(rng: random.Random, correct: str, pool: list[str], n: int) -> tuple[list[str], str]:
-    wrong = rng.sample([p for p in pool if p != correct], n - 1)
-    options = wrong + [correct]
+#: The kinds of question, by the index `make` draws.
+KINDS = ("shape of a colour", "colour of a shape", "position of an object", "number of objects")
+COUNT_POOL = ["1", "2", "3", "4", "5"]
+
+
+def question(kind: int, target: Shape, objects: list[Shape]) -> tuple[str, str, list[str]]:
+    """Question `kind` about `target` in the scene: the question, its answer, and the pool of answers
+    of that kind (every shape, colour, position or count) that options are drawn from."""
+    if kind == 0:
+        return f"Which shape is {target.color}?", target.shape, list(SHAPES)
+    if kind == 1:
+        return f"What is the color of the {target.shape}?", target.color, list(COLORS)
+    if kind == 2:
+        return f"Where is the {target.name}?", target.position, list(POSITIONS)
+    return "How many objects are in the picture?", str(len(objects)), list(COUNT_POOL)
+
+
+def lettered(rng: random.Random, correct: str, wrong: list[str], n: int) -> tuple[list[str], str]:
+    """`n` options, the correct one among `n - 1` of `wrong`, shuffled; and the correct letter."""
+    options = rng.sample(wrong, n - 1) + [correct]
     rng.shuffle(options)
     return options, LETTERS[options.index(correct)]
 
 
-def make(rng: random.Random) -> Sample:
-    """2–4 distinct objects; a question with 3 or 4 lettered options; the answer is the letter."""
+def instruction(question_text: str, options: list[str], answer_with: str = "letter") -> str:
+    """The task's instruction: the question, the options inline as '(A) ...', what to answer with."""
+    listed = " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
+    return f"Question: {question_text}\nOptions: {listed}\nAnswer with the option's {answer_with}."
+
+
+def draw(rng: random.Random) -> tuple[list[Shape], str, list[str], str]:
+    """2–4 distinct objects, a question about one of them and 3 or 4 options: (objects, question,
+    options, correct option)."""
     objects = random_scene(rng, rng.randint(2, 4))
     target = rng.choice(objects)
     n = rng.choice((3, 4))
-    kind = rng.randrange(4)
-    if kind == 0:
-        question, correct, pool = f"Which shape is {target.color}?", target.shape, list(SHAPES)
-    elif kind == 1:
-        question, correct, pool = f"What is the color of the {target.shape}?", target.color, list(COLORS)
-    elif kind == 2:
-        question, correct, pool = f"Where is the {target.name}?", target.position, list(POSITIONS)
-    else:
-        question, correct, pool = "How many objects are in the picture?", str(len(objects)), ["1", "2", "3", "4", "5"]
-    options, key = _options(rng, correct, pool, n)
-    listed = " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
-    instruction = f"Question: {question}\nOptions: {listed}\nAnswer with the option's letter."
-    return Sample(render_scene(objects), instruction, (key,), {"objects": objects, "options": options, "correct": correct})
+    asked, correct, pool = question(rng.randrange(len(KINDS)), target, objects)
+    options, _ = lettered(rng, correct, [p for p in pool if p != correct], n)
+    return objects, asked, options, correct
+
+
+def make(rng: random.Random) -> Sample:
+    """A question with its options; the answer is the correct option's text."""
+    objects, asked, options, correct = draw(rng)
+    return Sample(render_scene(objects), instruction(asked, options, answer_with="text"), (correct,),
+                  {"objects": objects, "options": options, "correct": correct})
 
 
 SPEC = TaskSpec(
     name="choice",
     metric="multiple_choice",
-    mirrors="ScienceQA, IconQA",
-    description="pick the lettered option that answers a question about shapes, colours, positions or counts",
-    chance="about 29 (3 or 4 options, letters balanced)",
+    mirrors="IconQA, ScienceQA",
+    description="pick the option that answers a question about shapes, colours, positions or counts; "
+                "answer with its text",
+    chance="about 31 (3 or 4 options; a fixed letter or text)",
     max_new_tokens=4,
     make=make,
 )
