@@ -38,7 +38,7 @@ def test_letter_probe_asks_choice_questions_about_the_scene():
 
 def test_copy_probe_names_its_option_in_the_question():
     for sample in generate(PROBE_TASKS["choice-copy"], 0, "test", N):
-        assert sample.instruction.startswith(f"Question: Which option says {sample.facts['correct']}?\n")
+        assert sample.instruction.startswith(f"Question: Which option is the word {sample.facts['correct']}?\n")
 
 
 def test_present_probe_draws_no_wrong_option():

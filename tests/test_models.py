@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mcit.data.builtin.probes import PROBE_TASKS
 from mcit.data.builtin.streams import TASKS, generate
 from mcit.data.schema import Record
 from mcit.models.batches import IGNORE_INDEX
@@ -31,8 +32,9 @@ def model():
 
 def test_tokenizer_keeps_builtin_words_whole_and_spells_the_rest(model):
     tokenizer = model.processor.tokenizer
-    for name in TASKS:
-        for sample in generate(TASKS[name], 1, "test", 20):
+    for spec in (*TASKS.values(), *PROBE_TASKS.values()):
+        name = spec.name
+        for sample in generate(spec, 1, "test", 20):
             for text in (sample.instruction, *sample.answers):
                 pieces = tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
                 assert "<unk>" not in pieces

@@ -6,7 +6,7 @@ once: looking up the answer in the image and binding that answer to its letter i
 instruction. The probes separate them:
 
     choice-letter   `choice` answered with the letter: both skills
-    choice-copy     the question names the option ("Which option says blue?"): binding alone,
+    choice-copy     the question names the option ("Which option is the word blue?"): binding alone,
                     from the text, the image playing no part
     choice-present  `choice`'s questions, but the wrong options are never in the image, so
                     recognising what is there is enough to find the option; binding still needed
@@ -30,7 +30,7 @@ def make_copy(rng: random.Random) -> Sample:
     colors = list(COLORS)
     named = rng.choice(colors)
     options, key = choice.lettered(rng, named, [c for c in colors if c != named], rng.choice((3, 4)))
-    return Sample(render_scene(objects), choice.instruction(f"Which option says {named}?", options), (key,),
+    return Sample(render_scene(objects), choice.instruction(f"Which option is the word {named}?", options), (key,),
                   {"objects": objects, "options": options, "correct": named})
 
 
