@@ -76,7 +76,7 @@ STREAMS: dict[str, Stream] = {
         description="probes of the choice task's two skills, each trained alone (not a continual stream)",
         order=("choice-letter", "choice-copy", "choice-present"),
         train_size=1000,
-        test_size=100,
+        test_size=400,  # a fixed letter's score on 100 records strays far from its expected 29
     ),
 }
 
