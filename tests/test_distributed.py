@@ -9,11 +9,12 @@ steps, DGG's gate, Fwd-Prompt's selections), the predictions, and the log (one l
 only the main process writes). A `torchrun` launch of SeqFT without `device=cpu` checks that
 mcit finds the CPU process group by itself and that `python -m mcit` works under torchrun.
 
-The stream mixes a task with one-token answers (choice) and one with answers of uneven length
-(caption), so that a process's share of the answer tokens differs from its share of the
-records. Measured without `mcit.run.token_share`: losses 4e-2 apart, weights 4e-2, EWC's state
-7e-2 (relative), A-GEM's projected steps different, and yet the same matrix (which is why more
-than the matrix is compared); with it, losses 1e-6 apart and weights 1e-4.
+The stream mixes a task with answers of one or two words (choice) and one with answers of
+uneven length (caption), so that a process's share of the answer tokens differs from its share
+of the records. Measured (with generator version 5's one-letter choice answers) without
+`mcit.run.token_share`: losses 4e-2 apart, weights 4e-2, EWC's state 7e-2 (relative), A-GEM's
+projected steps different, and yet the same matrix (which is why more than the matrix is
+compared); with it, losses 1e-6 apart and weights 1e-4.
 
 The multi-process tests are marked `distributed`. They run by default and take about two
 minutes on two cores, more on a busy machine; skip them with `-m "not slow and not distributed"`
