@@ -44,7 +44,7 @@ def make_present(rng: random.Random) -> Sample:
     objects = random_scene(rng, rng.randint(1, 2) if kind == 0 else rng.randint(2, 4))
     target = rng.choice(objects)
     asked, correct, pool = choice.question(kind, target, objects)
-    seen = {(o.shape, o.color, o.position)[kind] for o in objects}
+    seen = {(o.shape, o.color, o.position)[kind] for o in objects}  # what a kind-`kind` question answers
     absent = [p for p in pool if p not in seen]
     n = min(rng.choice((3, 4)), len(absent) + 1)
     options, key = choice.lettered(rng, correct, absent, n)
@@ -54,9 +54,7 @@ def make_present(rng: random.Random) -> Sample:
 
 def make_letter(rng: random.Random) -> Sample:
     """A `choice` record answered with the correct option's letter."""
-    objects, asked, options, correct = choice.draw(rng)
-    return Sample(render_scene(objects), choice.instruction(asked, options), (choice.LETTERS[options.index(correct)],),
-                  {"objects": objects, "options": options, "correct": correct})
+    return choice.make_answered(rng, "letter")
 
 
 PROBE_TASKS: dict[str, TaskSpec] = {

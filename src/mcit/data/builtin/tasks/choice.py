@@ -46,22 +46,22 @@ def instruction(question_text: str, options: list[str], answer_with: str = "lett
     return f"Question: {question_text}\nOptions: {listed}\nAnswer with the option's {answer_with}."
 
 
-def draw(rng: random.Random) -> tuple[list[Shape], str, list[str], str]:
-    """2–4 distinct objects, a question about one of them and 3 or 4 options: (objects, question,
-    options, correct option)."""
+def make_answered(rng: random.Random, answer_with: str) -> Sample:
+    """2–4 distinct objects and a question about one of them with 3 or 4 lettered options,
+    answered with the correct option's `text` or its `letter`."""
     objects = random_scene(rng, rng.randint(2, 4))
     target = rng.choice(objects)
     n = rng.choice((3, 4))
     asked, correct, pool = question(rng.randrange(len(KINDS)), target, objects)
-    options, _ = lettered(rng, correct, [p for p in pool if p != correct], n)
-    return objects, asked, options, correct
+    options, letter = lettered(rng, correct, [p for p in pool if p != correct], n)
+    answer = {"text": correct, "letter": letter}[answer_with]
+    return Sample(render_scene(objects), instruction(asked, options, answer_with), (answer,),
+                  {"objects": objects, "options": options, "correct": correct})
 
 
 def make(rng: random.Random) -> Sample:
-    """A question with its options; the answer is the correct option's text."""
-    objects, asked, options, correct = draw(rng)
-    return Sample(render_scene(objects), instruction(asked, options, answer_with="text"), (correct,),
-                  {"objects": objects, "options": options, "correct": correct})
+    """The stream's form: answered with the correct option's text."""
+    return make_answered(rng, "text")
 
 
 SPEC = TaskSpec(
