@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 
-from mcit.data.builtin.scene import COLORS, random_scene, render_scene
+from mcit.data.builtin.scene import COLORS, random_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 from mcit.data.builtin.tasks import choice
 
@@ -29,9 +29,8 @@ def make_copy(rng: random.Random) -> Sample:
     objects = random_scene(rng, rng.randint(2, 4))
     colors = list(COLORS)
     named = rng.choice(colors)
-    options, key = choice.lettered(rng, named, [c for c in colors if c != named], rng.choice((3, 4)))
-    return Sample(render_scene(objects), choice.instruction(f"Which option is the word {named}?", options), (key,),
-                  {"objects": objects, "options": options, "correct": named})
+    options = choice.lettered(rng, named, [c for c in colors if c != named], rng.choice((3, 4)))
+    return choice.record(objects, f"Which option is the word {named}?", options, named)
 
 
 def make_present(rng: random.Random) -> Sample:
@@ -47,9 +46,7 @@ def make_present(rng: random.Random) -> Sample:
     seen = {(o.shape, o.color, o.position)[kind] for o in objects}  # what a kind-`kind` question answers
     absent = [p for p in pool if p not in seen]
     n = min(rng.choice((3, 4)), len(absent) + 1)
-    options, key = choice.lettered(rng, correct, absent, n)
-    return Sample(render_scene(objects), choice.instruction(asked, options), (key,),
-                  {"objects": objects, "options": options, "correct": correct})
+    return choice.record(objects, asked, choice.lettered(rng, correct, absent, n), correct)
 
 
 def make_letter(rng: random.Random) -> Sample:

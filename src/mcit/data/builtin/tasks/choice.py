@@ -33,17 +33,25 @@ def question(kind: int, target: Shape, objects: list[Shape]) -> tuple[str, str, 
     return "How many objects are in the picture?", str(len(objects)), list(COUNT_POOL)
 
 
-def lettered(rng: random.Random, correct: str, wrong: list[str], n: int) -> tuple[list[str], str]:
-    """`n` options, the correct one among `n - 1` of `wrong`, shuffled; and the correct letter."""
+def lettered(rng: random.Random, correct: str, wrong: list[str], n: int) -> list[str]:
+    """`n` options, the correct one among `n - 1` of `wrong`, shuffled."""
     options = rng.sample(wrong, n - 1) + [correct]
     rng.shuffle(options)
-    return options, LETTERS[options.index(correct)]
+    return options
 
 
 def instruction(question_text: str, options: list[str], answer_with: str = "letter") -> str:
     """The task's instruction: the question, the options inline as '(A) ...', what to answer with."""
     listed = " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
     return f"Question: {question_text}\nOptions: {listed}\nAnswer with the option's {answer_with}."
+
+
+def record(objects: list[Shape], asked: str, options: list[str], correct: str, answer_with: str = "letter") -> Sample:
+    """The sample of a question about the scene `objects` with its `options`, answered with the
+    correct option's `text` or its `letter`."""
+    answer = correct if answer_with == "text" else LETTERS[options.index(correct)]
+    return Sample(render_scene(objects), instruction(asked, options, answer_with), (answer,),
+                  {"objects": objects, "options": options, "correct": correct})
 
 
 def make_answered(rng: random.Random, answer_with: str) -> Sample:
@@ -53,10 +61,8 @@ def make_answered(rng: random.Random, answer_with: str) -> Sample:
     target = rng.choice(objects)
     n = rng.choice((3, 4))
     asked, correct, pool = question(rng.randrange(len(KINDS)), target, objects)
-    options, letter = lettered(rng, correct, [p for p in pool if p != correct], n)
-    answer = {"text": correct, "letter": letter}[answer_with]
-    return Sample(render_scene(objects), instruction(asked, options, answer_with), (answer,),
-                  {"objects": objects, "options": options, "correct": correct})
+    options = lettered(rng, correct, [p for p in pool if p != correct], n)
+    return record(objects, asked, options, correct, answer_with)
 
 
 def make(rng: random.Random) -> Sample:
