@@ -48,7 +48,9 @@ def test_color_and_shape_lookups_name_the_found_object_or_its_absence():
         assert sample.answers == (expected,)
     absent = 0
     for sample in _samples(lookups.shape_of_color):
-        color = re.fullmatch(r"What shape is the (\w+) object\? Answer in a sentence\.", sample.instruction).group(1)
+        color = re.fullmatch(r"(?:What shape is the (\w+) object|Which shape is (\w+))\? Answer in a sentence\.",
+                             sample.instruction)
+        color = color.group(1) or color.group(2)
         found = [o for o in sample.facts["objects"] if o.color == color]
         absent += not found
         expected = f"The {color} object is a {found[0].shape}." if found else f"There is no {color} object in the image."
@@ -58,7 +60,8 @@ def test_color_and_shape_lookups_name_the_found_object_or_its_absence():
 
 def test_cell_lookups_name_what_the_cell_holds():
     for sample in _samples(lookups.cell_contents):
-        position = re.fullmatch(r"Which shape is in the (.+) cell\? Answer in a sentence\.", sample.instruction).group(1)
+        position = re.fullmatch(r"Which (?:shape is in|color is the shape in) the (.+) cell\? Answer in a sentence\.",
+                                sample.instruction).group(1)
         held = [o for o in sample.facts["objects"] if POSITIONS[o.cell] == position]
         expected = (f"The {position} cell shows a {held[0].name}." if held
                     else f"There is no object in the {position} cell.")
@@ -82,12 +85,33 @@ def test_relation_checks_answer_yes_exactly_when_the_relation_holds():
     assert answers == {"yes", "no"}
 
 
-def test_colour_counts_count_the_drawn_objects_of_that_colour():
-    for sample in _samples(lookups.count_of_color):
-        color = re.fullmatch(r"How many (\w+) objects are there\? Answer in a sentence\.", sample.instruction).group(1)
-        n = sum(o.color == color for o in sample.facts["objects"])
-        said = re.fullmatch(rf"I see (\w+) {color} objects?\.", sample.answers[0]).group(1)
-        assert said == ("no" if n == 0 else lookups.NUMBER_WORDS[n])
+def test_count_lookups_count_what_the_stream_asks_for():
+    kinds = set()
+    for sample in _samples(lookups.count_lookup):
+        objects = sample.facts["objects"]
+        question = sample.instruction
+        if match := re.fullmatch(r"How many (\w+) objects are there\? Answer in a sentence\.", question):
+            kind, n, noun = "colour", sum(o.color == match.group(1) for o in objects), f"{match.group(1)} objects?"
+        elif match := re.fullmatch(r"How many (\w+)s are there\? Answer in a sentence\.", question):
+            kind, n, noun = "shape", sum(o.shape == match.group(1) for o in objects), f"{match.group(1)}s?"
+        elif match := re.fullmatch(r"Subtract all (\w+) objects\. How many objects are left\? Answer in a sentence\.",
+                                   question):
+            kind, n, noun = "minus colour", sum(o.color != match.group(1) for o in objects), "objects? left"
+        else:
+            shape = re.fullmatch(r"Subtract all (\w+)s\. How many objects are left\? Answer in a sentence\.",
+                                 question).group(1)
+            kind, n, noun = "minus shape", sum(o.shape != shape for o in objects), "objects? left"
+        said = re.fullmatch(rf"I see (\w+) {noun}\.", sample.answers[0]).group(1)
+        assert said == ("no" if n == 0 else str(n)), (question, sample.answers)
+        kinds.add(kind)
+    assert kinds == {"colour", "shape", "minus colour", "minus shape"}
+
+
+def test_position_lookups_name_the_objects_cell():
+    for sample in _samples(lookups.position_of_object):
+        name = re.fullmatch(r"Where is the (\w+ \w+)\? Answer in a sentence\.", sample.instruction).group(1)
+        (target,) = [o for o in sample.facts["objects"] if o.name == name]
+        assert sample.answers == (f"The {name} is at the {target.position}.",)
 
 
 def test_lettered_options_key_the_looked_up_attribute():
@@ -109,7 +133,8 @@ def test_lettered_options_key_the_looked_up_attribute():
 def test_box_lookups_give_the_named_objects_box():
     forms = set()
     for sample in _samples(lookups.box_of_object):
-        name = re.fullmatch(r"Where is the (.+)\? Answer in a sentence\.", sample.instruction).group(1)
+        name = re.fullmatch(r"(?:Give the bounding box of|Locate) the (.+)\. Answer in a sentence\.",
+                            sample.instruction).group(1)
         matching = [o for o in sample.facts["objects"] if name in (o.name, o.shape, f"{o.color} object")]
         assert len(matching) == 1
         assert sample.answers == (f"The {name} is at {format_box(matching[0].box)}.",)

@@ -3,8 +3,9 @@
 Every question of the stream's scene tasks is a lookup (the colour of the circle, the box of the
 red object, how many triangles, which option names the circle's colour). A 4-layer model does
 not learn one from a 1000-record task, so `tiny-instruct` practises them before the stream, at
-volume, the way InstructBLIP's held-in datasets practise VQA. The questions are worded much as
-the stream's are ("What shape is the red object?"): the tiny model does not carry a lookup
+volume, the way InstructBLIP's held-in datasets practise VQA. The questions are worded as the
+stream's tasks word them ("What shape is the red object?" as `vqa` asks, "Which shape is red?" as
+`choice` asks, "Locate the red object." as `ground` asks): the tiny model does not carry a lookup
 learned under one wording ("Tell me the shape of the red object.") over to another within a
 stream task's budget (docs/benchmark.md measures both). The answers are sentences ("The red
 object is a circle."), or for lettered options the mix's own layout, so a stream task still
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import random
 
-from mcit.data.builtin.scene import (COLORS, POSITIONS, RELATIONS, SHAPES, Shape, format_box, random_scene,
-                                     relation_holds, render_scene)
+from mcit.data.builtin.scene import (COLORS, PLURALS, POSITIONS, RELATIONS, SHAPES, Shape, format_box,
+                                     random_scene, relation_holds, render_scene)
 from mcit.data.builtin.spec import Sample
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
@@ -52,24 +53,37 @@ def color_of_shape(rng: random.Random) -> Sample:
 
 
 def shape_of_color(rng: random.Random) -> Sample:
-    """'What shape is the red object? Answer in a sentence.' → 'The red object is a circle.' (or none)."""
+    """'What shape is the red object? Answer in a sentence.' → 'The red object is a circle.' (or none),
+    also asked as `choice` asks it: 'Which shape is red?'."""
     objects = random_scene(rng, rng.randint(1, 4))
     color = rng.choice([o.color for o in objects]) if rng.random() < 0.8 else rng.choice(list(COLORS))
     found = [o for o in objects if o.color == color]
     answer = f"The {color} object is a {found[0].shape}." if found else f"There is no {color} object in the image."
-    return Sample(render_scene(objects), f"What shape is the {color} object? {IN_A_SENTENCE}", (answer,), _facts(objects))
+    question = rng.choice((f"What shape is the {color} object?", f"Which shape is {color}?"))
+    return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
 def cell_contents(rng: random.Random) -> Sample:
     """'Which shape is in the top left cell? Answer in a sentence.' → 'The top left cell shows a red
-    circle.' (or no object)."""
+    circle.' (or no object), also asked as `vqa` asks it: 'Which color is the shape in the top left cell?'."""
     objects = random_scene(rng, rng.randint(1, 4))
     cells = {o.cell: o for o in objects}
     cell = rng.choice(list(cells)) if rng.random() < 0.8 else rng.randrange(len(POSITIONS))
     position = POSITIONS[cell]
     answer = (f"The {position} cell shows a {cells[cell].name}." if cell in cells
               else f"There is no object in the {position} cell.")
-    return Sample(render_scene(objects), f"Which shape is in the {position} cell? {IN_A_SENTENCE}", (answer,), _facts(objects))
+    question = rng.choice((f"Which shape is in the {position} cell?",
+                           f"Which color is the shape in the {position} cell?"))
+    return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
+
+
+def position_of_object(rng: random.Random) -> Sample:
+    """'Where is the red circle? Answer in a sentence.' → 'The red circle is at the top left.', asked
+    as `choice` asks for a position."""
+    objects = random_scene(rng, rng.randint(1, 4))
+    target = rng.choice(objects)
+    return Sample(render_scene(objects), f"Where is the {target.name}? {IN_A_SENTENCE}",
+                  (f"The {target.name} is at the {target.position}.",), _facts(objects))
 
 
 def relation_check(rng: random.Random) -> Sample:
@@ -87,15 +101,37 @@ def relation_check(rng: random.Random) -> Sample:
     return Sample(render_scene(objects), instruction, (answer,), _facts(objects))
 
 
-def count_of_color(rng: random.Random) -> Sample:
-    """'How many red objects are there? Answer in a sentence.' → 'I see two red objects.' (colours
-    may repeat)."""
+def count_lookup(rng: random.Random) -> Sample:
+    """The counts `count` asks for, worded as it asks them and answered in a sentence with the number
+    in digits: 'How many circles are there?' → 'I see 2 circles.', 'How many red objects are there?',
+    'Subtract all red objects. How many objects are left?' → 'I see 3 objects left.' (shapes and
+    colours may repeat). Digits, not number words: 'five' and 'six' are not words of the tiny
+    vocabulary, which must stay as the shipped models were built with it."""
     objects = random_scene(rng, rng.randint(1, 6), unique=False)
-    color = rng.choice([o.color for o in objects] + list(COLORS))
-    n = sum(o.color == color for o in objects)
-    noun = "object" if n == 1 else "objects"
-    answer = f"I see no {color} objects." if n == 0 else f"I see {NUMBER_WORDS[n]} {color} {noun}."
-    return Sample(render_scene(objects), f"How many {color} objects are there? {IN_A_SENTENCE}", (answer,), _facts(objects))
+    kind = rng.randrange(4)
+    if kind < 2:
+        if kind == 0:
+            key = rng.choice([o.shape for o in objects] + list(SHAPES))
+            n = sum(o.shape == key for o in objects)
+            noun = key if n == 1 else PLURALS[key]
+            question = f"How many {PLURALS[key]} are there?"
+        else:
+            key = rng.choice([o.color for o in objects] + list(COLORS))
+            n = sum(o.color == key for o in objects)
+            noun = f"{key} object" if n == 1 else f"{key} objects"
+            question = f"How many {key} objects are there?"
+        answer = f"I see no {noun}." if n == 0 else f"I see {n} {noun}."
+    else:
+        if kind == 2:
+            key = rng.choice([o.color for o in objects] + list(COLORS))
+            n = sum(o.color != key for o in objects)
+            question = f"Subtract all {key} objects. How many objects are left?"
+        else:
+            key = rng.choice([o.shape for o in objects])
+            n = sum(o.shape != key for o in objects)
+            question = f"Subtract all {PLURALS[key]}. How many objects are left?"
+        answer = "I see no objects left." if n == 0 else f"I see {n} {'object' if n == 1 else 'objects'} left."
+    return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
 def option_of_attribute(rng: random.Random) -> Sample:
@@ -115,15 +151,16 @@ def option_of_attribute(rng: random.Random) -> Sample:
 
 
 def box_of_object(rng: random.Random) -> Sample:
-    """'Where is the red object? Answer in a sentence.' → 'The red object is at [3, 4, 14, 15].', the
-    object named by its colour and shape, its shape or its colour."""
+    """'Locate the red object. Answer in a sentence.' → 'The red object is at [3, 4, 14, 15].', the
+    object named by its colour and shape, its shape or its colour, asked as `ground` asks it."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
     name = rng.choice((target.name, target.shape, f"{target.color} object"))
-    return Sample(render_scene(objects), f"Where is the {name}? {IN_A_SENTENCE}",
+    question = rng.choice((f"Give the bounding box of the {name}.", f"Locate the {name}."))
+    return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}",
                   (f"The {name} is at {format_box(target.box)}.",), _facts(objects))
 
 
 #: The lookups and their weights in the instruction mix (see `pretraining.make_instruction`).
-LOOKUPS = ((color_of_shape, 2), (shape_of_color, 2), (cell_contents, 2), (relation_check, 2),
-           (count_of_color, 1), (option_of_attribute, 2), (box_of_object, 2))
+LOOKUPS = ((color_of_shape, 2), (shape_of_color, 2), (cell_contents, 2), (position_of_object, 1),
+           (relation_check, 2), (count_lookup, 2), (option_of_attribute, 2), (box_of_object, 2))

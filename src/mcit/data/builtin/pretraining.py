@@ -10,10 +10,11 @@ models mirror the two:
   stream's tasks, like InstructBLIP's held-in datasets: existence yes/no, positions, spelling,
   digit parity, counting in words, lettered options about which objects appear, and sentences
   about one object found by its shape or its colour, about how many of a shape there are and
-  about where one named object lies relative to another; and, half of the mix, the lookups of
+  about where one named object lies relative to another; and, most of the mix, the lookups of
   `mcit.data.builtin.lookups` (the colour of a named shape, the shape of a named colour, what a
-  cell holds, whether a relation holds, how many of a colour, an object's box, the option that
-  names a looked-up attribute), asked much as the stream asks them but answered in a sentence. They
+  cell holds, where a named object is, whether a relation holds, how many of a shape or colour
+  and how many are left after subtracting one, an object's box, the option that names a
+  looked-up attribute), asked in the stream's own wordings but answered in a sentence. They
   teach the skills the stream's questions need without the stream's short answer formats, so a
   stream task still has to be learned and can then be forgotten.
 
@@ -179,6 +180,6 @@ PRETRAINING_TASKS: dict[str, TaskSpec] = {
         name="pretrain-instruct", metric="exact_match", mirrors="joint instruction tuning (InstructBLIP)",
         description="captions, existence, positions, counting in words, spelling, digit parity, lettered options, "
                     "sentences about one object, one shape's count or two objects' relative places, and "
-                    "lookups of one object's colour, shape, cell, relation, count or box answered in a sentence",
+                    "lookups of one object's colour, shape, cell, place, relation, count or box answered in a sentence",
         chance="-", max_new_tokens=40, make=make_instruction),
 }
