@@ -109,18 +109,17 @@ def count_lookup(rng: random.Random) -> Sample:
     vocabulary, which must stay as the shipped models were built with it."""
     objects = random_scene(rng, rng.randint(1, 6), unique=False)
     kind = rng.randrange(4)
-    if kind < 2:
-        if kind == 0:
-            key = rng.choice([o.shape for o in objects] + list(SHAPES))
-            n = sum(o.shape == key for o in objects)
-            noun = key if n == 1 else PLURALS[key]
-            question = f"How many {PLURALS[key]} are there?"
-        else:
-            key = rng.choice([o.color for o in objects] + list(COLORS))
-            n = sum(o.color == key for o in objects)
-            noun = f"{key} object" if n == 1 else f"{key} objects"
-            question = f"How many {key} objects are there?"
-        answer = f"I see no {noun}." if n == 0 else f"I see {n} {noun}."
+    left = ""
+    if kind == 0:
+        key = rng.choice([o.shape for o in objects] + list(SHAPES))
+        n = sum(o.shape == key for o in objects)
+        noun = key if n == 1 else PLURALS[key]
+        question = f"How many {PLURALS[key]} are there?"
+    elif kind == 1:
+        key = rng.choice([o.color for o in objects] + list(COLORS))
+        n = sum(o.color == key for o in objects)
+        noun = f"{key} object" if n == 1 else f"{key} objects"
+        question = f"How many {key} objects are there?"
     else:
         if kind == 2:
             key = rng.choice([o.color for o in objects] + list(COLORS))
@@ -130,7 +129,8 @@ def count_lookup(rng: random.Random) -> Sample:
             key = rng.choice([o.shape for o in objects])
             n = sum(o.shape != key for o in objects)
             question = f"Subtract all {PLURALS[key]}. How many objects are left?"
-        answer = "I see no objects left." if n == 0 else f"I see {n} {'object' if n == 1 else 'objects'} left."
+        noun, left = ("object" if n == 1 else "objects"), " left"
+    answer = f"I see {'no' if n == 0 else n} {noun}{left}."
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
