@@ -171,6 +171,52 @@ def test_caption_references_name_every_object_in_paraphrase():
             assert not any(f"a {word} " in reference for c in absent for word in COLOR_WORDS[c])
 
 
+def _question_type_of(task: str, sample) -> str:
+    """The question type a sample's instruction and facts say it is, worked out apart from the generator."""
+    question, facts = sample.instruction, sample.facts
+    if task == "count":
+        if question.startswith("How many objects"):
+            return "all objects"
+        if question.startswith("How many"):
+            return "objects of a shape"
+        return "left after a colour" if "objects. How many" in question else "left after a shape"
+    if task == "vqa":
+        for start, kind in (("What color is the", "colour of a shape"), ("What shape is the", "shape of a colour"),
+                            ("Which color is the shape in", "colour at a position"), ("Is the", "relation yes/no")):
+            if question.startswith(start):
+                return kind
+    if task == "ground":
+        target = facts["target"]
+        return ("by colour and shape" if target.name in question else "by shape" if target.shape in question
+                else "by colour")
+    if task == "choice":
+        asked = question.split("\n", 1)[0]
+        return ("shape of a colour" if "Which shape is" in asked else "colour of a shape" if "color of" in asked
+                else "position of an object" if "Where is" in asked else "number of objects")
+    if task == "unanswerable":
+        return "shape absent" if sample.answers[0] == "unanswerable" else "shape present"
+    return ""
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_question_types_say_what_is_asked(name):
+    samples = generate(TASKS[name], 0, "test", N)
+    kinds = {sample.question_type for sample in samples}
+    for sample in samples:
+        assert sample.question_type == _question_type_of(name, sample), sample.instruction
+    assert kinds == {""} if name in ("ocr", "digits", "caption") else len(kinds) >= 2
+
+
+def test_question_types_are_written_with_the_records_and_read_back(tmp_path):
+    from mcit.data.public import load_benchmark_path
+
+    benchmark = load_benchmark_path(materialize("builtin", seed=0, train_size=4, test_size=12, root=tmp_path))
+    count = benchmark.task("count")
+    expected = [s.question_type for s in generate(TASKS["count"], 0, "test", 12)]
+    assert [r.question_type for r in count.test] == expected
+    assert all(r.question_type is None for r in benchmark.task("ocr").test)
+
+
 def test_rendered_scene_is_the_image_size():
     assert render_scene([]).size == (IMAGE_SIZE, IMAGE_SIZE)
     assert len(SHAPES) == 4

@@ -228,6 +228,17 @@ def test_bad_answers_field(bench: Path) -> None:
     assert "'answers' must be a list" in problem.message
 
 
+@pytest.mark.parametrize("value, found", [(3, "a JSON number"), ("  ", "an empty string"), (["how many"], "a JSON list")])
+def test_bad_question_type(bench: Path, value, found) -> None:
+    bad = record("r")
+    bad["question_type"] = value
+    write_json(train(bench), [bad])
+    problem = only_error(check_benchmark_path(bench))
+    assert (problem.file, problem.record) == (str(train(bench)), "record 0 (id 'r')")
+    assert f"'question_type' is {found}, expected the name of the question's type" in problem.message
+    assert "fix or remove it" in problem.message
+
+
 def test_more_than_one_exchange_is_a_note(bench: Path) -> None:
     long = record("x")
     long["conversations"] += [{"from": "human", "value": "And?"}, {"from": "gpt", "value": "no"}]

@@ -104,6 +104,18 @@ def test_answers_field_gives_references_with_the_target_first(tmp_path: Path) ->
     assert records[1].target == "a grey square"
 
 
+def test_question_type_is_read_when_a_record_has_one(tmp_path: Path) -> None:
+    write_png(tmp_path / "a.png")
+    file = write_json(tmp_path / "t.json", [
+        record("a", "a.png", "How many dogs?", "2", question_type=" how many "),
+        record("b", "a.png", "Is it red?", "yes"),
+        record("c", "a.png", "What color is it?", "red", question_type=None),
+    ])
+    records, problems = read_conversation_file(file, [tmp_path], tmp_path)
+    assert problems == []
+    assert [r.question_type for r in records] == ["how many", None, None]
+
+
 def test_only_the_first_exchange_is_used_and_noted_once(coin: Path) -> None:
     write_json(coin / "MyTask" / "train.json", [
         {"id": f"m{i}", "image": "img/0.png", "conversations": [

@@ -2,7 +2,8 @@
 
 A file is a list of records like
 `{"id": "q1", "image": "coco/1.jpg", "conversations": [{"from": "human", "value": "<image>\\nWhat is
-it?"}, {"from": "gpt", "value": "a cat"}], "answers": ["a cat", "cat", ...]}`. Reading a file also
+it?"}, {"from": "gpt", "value": "a cat"}], "answers": ["a cat", "cat", ...]}`, optionally with a
+`question_type` (as VQAv2 annotates, "what is"), by which scores are also reported. Reading a file also
 checks it (see `mcit.data.check`): every problem is collected instead of stopping at the first one,
 so one pass over the data both parses it and validates it.
 """
@@ -117,6 +118,7 @@ def read_conversation_file(
                 errors.append(image_error)
 
         references = _references(raw.get("answers"), answer, errors)
+        question_type = _question_type(raw.get("question_type"), errors)
 
         problems.extend(Problem("error", file, label, message) for message in errors)
         if errors or record_id is None or instruction is None or answer is None:
@@ -127,6 +129,7 @@ def read_conversation_file(
             instruction=strip_image_marker(instruction),
             answers=references,
             source=f"{path}:{index} (id '{record_id}')",
+            question_type=question_type,
         ))
 
     if multi_exchange:
@@ -230,6 +233,18 @@ def _references(answers: Any, target: str | None, errors: list[str]) -> tuple[st
             del others[i]
             break
     return (target, *others)
+
+
+def _question_type(value: Any, errors: list[str]) -> str | None:
+    """The record's optional `question_type` (as VQAv2's annotations name one), stripped."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        found = "an empty string" if isinstance(value, str) else f"a JSON {_json_type(value)}"
+        errors.append(f"'question_type' is {found}, expected the name of the question's type "
+                      "(e.g. \"how many\"); fix or remove it")
+        return None
+    return value.strip()
 
 
 def _json_type(value: Any) -> str:

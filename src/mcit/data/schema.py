@@ -35,6 +35,8 @@ class Record:
         answers: the reference answers; `answers[0]` is the training target, all of them are
             references when scoring (VQA has several, captions have several).
         source: where the record came from ("file:index"), for error messages.
+        question_type: the kind of question it asks (VQAv2's `question_type`, "how many" or
+            "what color is the"), or None; a task's score is also reported per question type.
     """
 
     id: str
@@ -42,6 +44,7 @@ class Record:
     instruction: str
     answers: tuple[str, ...]
     source: str = ""
+    question_type: str | None = None
 
     @property
     def target(self) -> str:

@@ -15,12 +15,15 @@ class Sample:
 
     `facts` records what the answer was derived from (the objects drawn, the word written, the
     digit's label) so that tests can check the answer against the image's content.
+    `question_type` names the kind of question in a task that asks several kinds ("" in one that
+    asks one), so a score can be split by it.
     """
 
     image: Image.Image
     instruction: str
     answers: tuple[str, ...]
     facts: dict[str, Any] = field(default_factory=dict)
+    question_type: str = ""
 
 
 @dataclass(frozen=True)

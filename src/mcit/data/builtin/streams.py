@@ -27,7 +27,7 @@ from mcit.data.builtin.tasks import (attributes, caption, choice, counting, digi
                                      unanswerable)
 
 #: Bump when generators change, so cached folders of older data are not reused.
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     choice.SPEC, reading.SPEC, digits.SPEC, attributes.SPEC,
@@ -114,6 +114,7 @@ def _write_split(samples: list[Sample], folder: Path, split: str) -> None:
                 {"from": "gpt", "value": sample.answers[0]},
             ],
             "answers": list(sample.answers),
+            **({"question_type": sample.question_type} if sample.question_type else {}),
         })
     (folder / f"{split}.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
 

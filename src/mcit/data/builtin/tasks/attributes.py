@@ -9,6 +9,8 @@ from mcit.data.builtin.spec import Sample, TaskSpec
 
 #: VQA-style references: ten annotators, a few of whom use a near-synonym.
 SYNONYMS = {"purple": "violet", "white": "grey", "diamond": "rhombus"}
+#: The kinds of question, by the index `make` draws: the question types a score is split by.
+KINDS = ("colour of a shape", "shape of a colour", "colour at a position", "relation yes/no")
 
 
 def _references(answer: str, rng: random.Random) -> tuple[str, ...]:
@@ -31,7 +33,8 @@ def make(rng: random.Random) -> Sample:
         a, b = rng.sample(objects, 2)
         relation = rng.choice(RELATIONS)
         question, answer = f"Is the {a.name} {relation} the {b.name}?", "yes" if relation_holds(relation, a, b) else "no"
-    return Sample(render_scene(objects), question, _references(answer, rng), {"objects": objects, "kind": kind})
+    return Sample(render_scene(objects), question, _references(answer, rng), {"objects": objects, "kind": kind},
+                  question_type=KINDS[kind])
 
 
 SPEC = TaskSpec(

@@ -46,12 +46,13 @@ def instruction(question_text: str, options: list[str], answer_with: str = "lett
     return f"Question: {question_text}\nOptions: {listed}\nAnswer with the option's {answer_with}."
 
 
-def record(objects: list[Shape], asked: str, options: list[str], correct: str, answer_with: str = "letter") -> Sample:
+def record(objects: list[Shape], asked: str, options: list[str], correct: str, answer_with: str = "letter",
+           question_type: str = "") -> Sample:
     """The sample of a question about the scene `objects` with its `options`, answered with the
     correct option's `text` or its `letter`."""
     answer = correct if answer_with == "text" else LETTERS[options.index(correct)]
     return Sample(render_scene(objects), instruction(asked, options, answer_with), (answer,),
-                  {"objects": objects, "options": options, "correct": correct})
+                  {"objects": objects, "options": options, "correct": correct}, question_type=question_type)
 
 
 def make_answered(rng: random.Random, answer_with: str) -> Sample:
@@ -60,9 +61,10 @@ def make_answered(rng: random.Random, answer_with: str) -> Sample:
     objects = random_scene(rng, rng.randint(2, 4))
     target = rng.choice(objects)
     n = rng.choice((3, 4))
-    asked, correct, pool = question(rng.randrange(len(KINDS)), target, objects)
+    kind = rng.randrange(len(KINDS))
+    asked, correct, pool = question(kind, target, objects)
     options = lettered(rng, correct, [p for p in pool if p != correct], n)
-    return record(objects, asked, options, correct, answer_with)
+    return record(objects, asked, options, correct, answer_with, KINDS[kind])
 
 
 def make(rng: random.Random) -> Sample:

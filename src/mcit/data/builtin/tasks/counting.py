@@ -7,6 +7,9 @@ import random
 from mcit.data.builtin.scene import COLORS, PLURALS, SHAPES, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
+#: The kinds of question, by the index `make` draws: the question types a score is split by.
+KINDS = ("all objects", "objects of a shape", "left after a colour", "left after a shape")
+
 
 def make(rng: random.Random) -> Sample:
     """1–6 objects (shapes and colours may repeat) and a count or a subtraction question."""
@@ -26,7 +29,8 @@ def make(rng: random.Random) -> Sample:
         shape = rng.choice([o.shape for o in objects])
         question = f"Subtract all {PLURALS[shape]}. How many objects are left?"
         answer = sum(o.shape != shape for o in objects)
-    return Sample(render_scene(objects), question, (str(answer),), {"objects": objects, "kind": kind})
+    return Sample(render_scene(objects), question, (str(answer),), {"objects": objects, "kind": kind},
+                  question_type=KINDS[kind])
 
 
 SPEC = TaskSpec(

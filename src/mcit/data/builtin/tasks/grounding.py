@@ -11,15 +11,19 @@ INSTRUCTIONS = (
     "Give the bounding box of the {name}.",
     "Locate the {name}. Answer with a box [x1, y1, x2, y2].",
 )
+#: The ways the object is named: the question types a score is split by.
+KINDS = ("by colour and shape", "by shape", "by colour")
 
 
 def make(rng: random.Random) -> Sample:
     """2–4 distinct objects; the answer is the pixel box of the one named."""
     objects = random_scene(rng, rng.randint(2, 4))
     target = rng.choice(objects)
-    name = rng.choice((target.name, target.shape, f"{target.color} object"))
+    names = (target.name, target.shape, f"{target.color} object")
+    name = rng.choice(names)
     instruction = rng.choice(INSTRUCTIONS).format(name=name)
-    return Sample(render_scene(objects), instruction, (format_box(target.box),), {"objects": objects, "target": target})
+    return Sample(render_scene(objects), instruction, (format_box(target.box),), {"objects": objects, "target": target},
+                  question_type=KINDS[names.index(name)])
 
 
 SPEC = TaskSpec(

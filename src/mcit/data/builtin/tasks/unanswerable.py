@@ -10,6 +10,8 @@ from mcit.data.builtin.scene import SHAPES, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 UNANSWERABLE = "unanswerable"
+#: Whether the asked shape is in the picture: the question types a score is split by.
+KINDS = ("shape absent", "shape present")
 
 
 def make(rng: random.Random) -> Sample:
@@ -25,7 +27,8 @@ def make(rng: random.Random) -> Sample:
         shape, answer = target.shape, target.color
     image = render_scene(objects).filter(ImageFilter.GaussianBlur(radius=0.6))
     question = f"Can you tell me the color of the {shape} in this photo?"
-    return Sample(image, question, (answer,) * 10, {"objects": objects, "asked": shape})
+    return Sample(image, question, (answer,) * 10, {"objects": objects, "asked": shape},
+                  question_type=KINDS[answer != UNANSWERABLE])
 
 
 SPEC = TaskSpec(
