@@ -96,6 +96,27 @@ def test_zeroshot_and_multitask_matrices(tmp_path, capsys, fast_overrides):
     assert joint["accuracy_matrix"][0] == zero["accuracy_matrix"][0]
 
 
+def test_scores_by_question_type_are_kept_per_row_and_compared(tmp_path, capsys, fast_overrides):
+    from mcit.data.builtin.streams import TASKS, generate
+
+    out = tmp_path / "typed"
+    code, _, _ = run_cli(["run", "--model", "tiny-random", "--order", "count,ocr", "--output", str(out), "--quiet",
+                          *fast_overrides], capsys)
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    count = results["per_task"]["count"]
+    kinds = [s.question_type for s in generate(TASKS["count"], 0, "test", 8)]
+    assert {k: v["n"] for k, v in count["by_type"].items()} == {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    assert len(count["by_type_by_row"]) == 3 and count["by_type_by_row"][-1] == count["by_type"]
+    for row, by_type in zip(results["accuracy_matrix"], count["by_type_by_row"]):
+        assert row[0] == pytest.approx(sum(v["n"] * v["score"] for v in by_type.values()) / 8)
+    assert "by_type" not in results["per_task"]["ocr"]
+    rows = [json.loads(line) for line in (out / "predictions" / "02" / "count.jsonl").read_text().splitlines()]
+    assert [r["question_type"] for r in rows] == kinds
+    code, table, _ = run_cli(["compare", str(out), "--by-type"], capsys)
+    assert code == 0 and sum(" count " in line for line in table.splitlines()) == len(set(kinds))
+
+
 def _cli(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "mcit", "run", *args]
 

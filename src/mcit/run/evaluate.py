@@ -7,7 +7,7 @@ score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -15,15 +15,16 @@ import torch
 from mcit.data.schema import Task
 from mcit.methods.base import Method
 from mcit.methods.context import Context
-from mcit.scoring import TaskScore, score_task
+from mcit.scoring import TaskScore, score_task, scores_by_type
 
 
 @dataclass
 class Evaluation:
-    """A task's score and its answers."""
+    """A task's score, its answers, and the score per question type (empty for a task of one type)."""
 
     score: TaskScore
     predictions: list[str]
+    by_type: dict[str, dict] = field(default_factory=dict)
 
 
 def evaluate_task(method: Method, task: Task, ctx: Context, batch_size: int,
@@ -53,11 +54,15 @@ def evaluate_task(method: Method, task: Task, ctx: Context, batch_size: int,
     method.after_eval(model, task, ctx)
     if was_training:
         model.network.train()
-    score = score_task(task.metric, predictions, [r.answers for r in task.test], [r.instruction for r in task.test])
-    return Evaluation(score, predictions)
+    references, instructions = [r.answers for r in task.test], [r.instruction for r in task.test]
+    score = score_task(task.metric, predictions, references, instructions)
+    by_type = scores_by_type(task.metric, predictions, references, instructions, [r.question_type for r in task.test])
+    return Evaluation(score, predictions, by_type)
 
 
 def prediction_rows(task: Task, evaluation: Evaluation) -> list[dict[str, Any]]:
-    """One JSON-able row per test record: id, prediction, references, per-sample score."""
-    return [{"id": r.id, "prediction": p, "answers": list(r.answers), "score": s}
+    """One JSON-able row per test record: id, prediction, references, per-sample score, and the
+    question type where the record has one."""
+    return [{"id": r.id, "prediction": p, "answers": list(r.answers), "score": s,
+             **({"question_type": r.question_type} if r.question_type is not None else {})}
             for r, p, s in zip(task.test, evaluation.predictions, evaluation.score.per_sample)]

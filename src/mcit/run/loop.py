@@ -77,7 +77,7 @@ def _evaluate_row(ctx: Context, method, benchmark: Benchmark, row: int, label: s
             for task in benchmark.tasks:
                 evaluation = evaluate_task(method, task, ctx, resolved.run.eval.batch_size, on_batch=bar.update)
                 scores.append(evaluation.score.value)
-                details.append({"secondary": evaluation.score.secondary})
+                details.append({"secondary": evaluation.score.secondary, "by_type": evaluation.by_type})
                 ctx.log({"event": "eval", "row": row, "after": label, "task": task.name,
                          "metric": task.metric, "score": evaluation.score.value, **evaluation.score.secondary})
                 if resolved.run.eval.save_predictions:

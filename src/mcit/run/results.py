@@ -66,6 +66,9 @@ def build_results(resolved: ResolvedConfig, benchmark: Benchmark, stages: Sequen
             "secondary": details[-1][j].get("secondary", {}),
             "secondary_by_row": [row[j].get("secondary", {}) for row in details],
         }
+        if any(row[j].get("by_type") for row in details):
+            per_task[task.name]["by_type"] = details[-1][j].get("by_type", {})
+            per_task[task.name]["by_type_by_row"] = [row[j].get("by_type", {}) for row in details]
         if task.metric_note:
             per_task[task.name]["metric_note"] = task.metric_note
     return {
