@@ -18,7 +18,7 @@ def write_run(folder: Path, method: str = "seqft", seed: int = 0, *, model: str 
               matrix: list[list[float | None]] | None = None, metrics: dict[str, Any] | None = None,
               trainable: int = 1000, train_s: float = 10.0, total_s: float = 20.0,
               method_report: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
-              environment: dict[str, Any] | None = None) -> Path:
+              environment: dict[str, Any] | None = None, per_task: dict[str, Any] | None = None) -> Path:
     """Write `results.json` and `config.yaml` of a finished run into `folder`; returns `folder`."""
     tasks = list(tasks or TASKS)
     if matrix is None:
@@ -36,6 +36,8 @@ def write_run(folder: Path, method: str = "seqft", seed: int = 0, *, model: str 
     }
     if environment is not None:
         results["environment"] = environment
+    if per_task is not None:
+        results["per_task"] = per_task
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     stored = config or {"method": {"name": method}, "model": {"name": model},

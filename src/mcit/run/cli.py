@@ -3,7 +3,7 @@
     mcit run [CONFIG.yaml] [--method NAME] [--model NAME|PATH] [--benchmark NAME|PATH]
              [--order a,b,c] [--seed N] [--output DIR] [--resume] [--overwrite] [key=value ...]
              [--seeds 0,1,2] [--methods a,b] [--trackers tensorboard,wandb,mlflow|none]
-    mcit compare RUN... [--format text|markdown|csv|latex] [--output FILE]
+    mcit compare RUN... [--format text|markdown|csv|latex] [--output FILE] [--by-type]
     mcit report RUN... [--html FILE] [--figures DIR]
     mcit methods
     mcit benchmarks
@@ -57,6 +57,9 @@ def _add_results_parsers(commands) -> None:
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run directories, or folders searched for finished runs")
     compare.add_argument("--format", choices=("text", "markdown", "csv", "latex"), default="text")
     compare.add_argument("--output", help="write the table to this file instead of printing it")
+    compare.add_argument("--by-type", action="store_true",
+                         help="one row per task and question type: its score right after the task was learned "
+                              "and at the end, for tasks whose records carry a question_type")
     report = commands.add_parser("report", help="HTML page (and SVG/PNG figures) of finished runs",
                                  description="One self-contained HTML page with the comparison table and, per run, "
                                              "the accuracy-matrix heatmap, A_t, forgetting, task similarity and config.")
@@ -182,9 +185,10 @@ def command_compare(args: argparse.Namespace) -> int:
     from mcit.core.files import write_text
     from mcit.run.compare import compare, format_table
     from mcit.run.compare_environment import environment_notes
+    from mcit.run.compare_types import format_type_table
 
     groups = compare(args.runs)
-    text = format_table(groups, args.format)
+    text = (format_type_table if args.by_type else format_table)(groups, args.format)
     if args.format in ("csv", "latex"):  # the table stays machine-readable; the notes go beside it
         for note in environment_notes(groups):
             print(note, file=sys.stderr)

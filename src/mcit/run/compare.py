@@ -323,20 +323,25 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 
+def latex_cell(text: str) -> str:
+    """A cell made with `plus_minus="PLUSMINUS", dash="DASH"` as LaTeX: escaped, with $\\pm$, -- and $-$."""
+    return latex_escape(text).replace("PLUSMINUS", r"$\pm$").replace("DASH", "--").replace("−", "$-$")
+
+
+def latex_footnote(columns: int) -> str:
+    """The table's footnote as a last row spanning `columns` columns."""
+    note = latex_cell(FOOTNOTE.replace("–", "DASH").replace("±", "PLUSMINUS"))
+    return f"\\multicolumn{{{columns}}}{{l}}{{\\footnotesize {note}}} \\\\"
+
+
 def format_latex(groups: Sequence[Group]) -> str:
     """A booktabs tabular (needs \\usepackage{booktabs}) with the footnote as its last line."""
     rows = table_rows(groups, plus_minus="PLUSMINUS", dash="DASH")
-
-    def tex(text: str) -> str:
-        return latex_escape(text).replace("PLUSMINUS", r"$\pm$").replace("DASH", "--").replace("−", "$-$")
-
     spec = "llll" + "r" * len(COLUMNS)
     lines = ["% mcit compare: needs \\usepackage{booktabs}", f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(tex(h) for h in HEADERS) + r" \\", r"\midrule"]
-    lines += [" & ".join(tex(v) for v in row) + r" \\" for row in rows]
-    note = tex(FOOTNOTE.replace("–", "DASH").replace("±", "PLUSMINUS"))
-    lines += [r"\bottomrule", f"\\multicolumn{{{len(HEADERS)}}}{{l}}{{\\footnotesize {note}}} \\\\",
-              r"\end{tabular}"]
+             " & ".join(latex_cell(h) for h in HEADERS) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_cell(v) for v in row) + r" \\" for row in rows]
+    lines += [r"\bottomrule", latex_footnote(len(HEADERS)), r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
