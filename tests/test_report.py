@@ -68,6 +68,19 @@ def test_html_is_self_contained_and_escapes_run_text(tmp_path):
     assert "<link" not in text and "src=" not in text
     assert text.replace("http://www.w3.org/2000/svg", "").count("http") == 0
     assert "Accuracy matrix" in text and "sample standard deviation" in text
+    assert "Scores by question type" not in text  # no task of these runs has question types
+
+
+def test_html_shows_scores_by_question_type_when_runs_have_them(tmp_path):
+    by_row = [{"<b>how</b> many": {"n": 4, "score": s}} for s in (0.0, 10.0, 20.0, 75.0)]
+    run = write_run(tmp_path / "run", "seqft", tasks=["ocr", "count", "digits"], matrix=MATRIX,
+                    per_task={"count": {"by_type": by_row[-1], "by_type_by_row": by_row}})
+    page = tmp_path / "report.html"
+    write_report([run], html_file=page)
+    text = page.read_text()
+    assert "Scores by question type" in text and "&lt;b&gt;how&lt;/b&gt; many" in text and "<b>how" not in text
+    row = text.split("&lt;b&gt;how&lt;/b&gt; many</td>", 1)[1].split("</tr>", 1)[0]
+    assert row == '<td class="num">4</td><td class="num">20.00 ± –</td><td class="num">75.00 ± –</td>'
 
 
 def test_report_needs_an_output(tmp_path, capsys):

@@ -76,7 +76,8 @@ def type_rows(groups: Sequence[Group]) -> list[TypeRow]:
     return table
 
 
-def _cells(row: TypeRow, plus_minus: str = "±", dash: str = "–") -> list[str]:
+def row_cells(row: TypeRow, plus_minus: str = "±", dash: str = "–") -> list[str]:
+    """The row's cells as strings, in the order of `HEADERS`."""
     g = row.group
     seeds = f"{len(g.runs)} ({', '.join(str(s) for s in g.seeds)})"
     return [g.label, g.model, g.benchmark, seeds, row.task, row.question_type, "" if row.n is None else str(row.n),
@@ -84,7 +85,7 @@ def _cells(row: TypeRow, plus_minus: str = "±", dash: str = "–") -> list[str]
 
 
 def _text(rows: list[TypeRow]) -> str:
-    table = [list(HEADERS), *(_cells(r) for r in rows)]
+    table = [list(HEADERS), *(row_cells(r) for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
     lines = []
     for index, line in enumerate(table):
@@ -96,7 +97,7 @@ def _text(rows: list[TypeRow]) -> str:
 
 def _markdown(rows: list[TypeRow]) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---:" if i >= 6 else "---" for i in range(len(HEADERS))) + "|"]
-    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in _cells(r)) + " |" for r in rows]
+    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + f"\n\n{FOOTNOTE}\n"
 
 
@@ -117,7 +118,7 @@ def _csv(rows: list[TypeRow]) -> str:
 def _latex(rows: list[TypeRow]) -> str:
     lines = ["% mcit compare --by-type: needs \\usepackage{booktabs}", f"\\begin{{tabular}}{{{'l' * 6 + 'rrr'}}}",
              r"\toprule", " & ".join(latex_cell(h) for h in HEADERS) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_cell(v) for v in _cells(r, "PLUSMINUS", "DASH")) + r" \\" for r in rows]
+    lines += [" & ".join(latex_cell(v) for v in row_cells(r, "PLUSMINUS", "DASH")) + r" \\" for r in rows]
     lines += [r"\bottomrule", latex_footnote(len(HEADERS)), r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 

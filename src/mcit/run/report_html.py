@@ -1,6 +1,7 @@
 """`mcit report`: one self-contained HTML page (and optionally SVG/PNG files) for finished runs.
 
-The page holds the comparison table of `mcit compare` and, per run, its metrics, accuracy-matrix
+The page holds the comparison table of `mcit compare` (and its scores by question type, for runs
+whose tasks have them) and, per run, its metrics, accuracy-matrix
 heatmap, A_t curve, per-task forgetting, task-similarity heatmap (methods that measure it) and the
 resolved configuration. CSS and figures are inline (SVG drawn by `mcit.run.figures`), so the file
 opens anywhere without network access. Every text that comes from a run is HTML-escaped.
@@ -16,6 +17,8 @@ from typing import Iterable, Sequence
 
 from mcit.core.errors import UserError
 from mcit.run.compare import FOOTNOTE, HEADERS, Group, Run, find_runs, group_runs, table_rows
+from mcit.run.compare_types import HEADERS as TYPE_HEADERS
+from mcit.run.compare_types import row_cells, type_rows
 from mcit.run.figures import Figure, comparison_figure, run_figures
 
 CSS = """
@@ -48,14 +51,31 @@ def run_title(run: Run) -> str:
     return f"{r.get('method')} · {r.get('model')} · {r.get('benchmark')} · seed {r.get('seed')}"
 
 
-def _comparison_html(groups: Sequence[Group]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in HEADERS)
+def _table_html(headers: Sequence[str], rows: Sequence[Sequence[str]], first_number: int) -> str:
+    """A scrolling table with the footnote; columns from `first_number` on are right-aligned numbers."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
-    for row in table_rows(groups):
-        cells = "".join(f'<td class="num">{_e(v)}</td>' if i >= 4 else f"<td>{_e(v)}</td>" for i, v in enumerate(row))
+    for row in rows:
+        cells = "".join(f'<td class="num">{_e(v)}</td>' if i >= first_number else f"<td>{_e(v)}</td>"
+                        for i, v in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
             f'<p class="muted">{_e(FOOTNOTE)}</p>')
+
+
+def _comparison_html(groups: Sequence[Group]) -> str:
+    return _table_html(HEADERS, table_rows(groups), 4)
+
+
+def _types_html(groups: Sequence[Group]) -> str:
+    """The scores by question type, or nothing when no run has them."""
+    try:
+        rows = type_rows(groups)
+    except UserError:
+        return ""
+    return ("<h2>Scores by question type</h2>"
+            '<p class="muted">each question type right after its task was learned and at the end of the stream</p>'
+            + _table_html(TYPE_HEADERS, [row_cells(r) for r in rows], 6))
 
 
 def _metrics_html(run: Run) -> str:
@@ -125,7 +145,7 @@ def render_html(runs: Sequence[Run], groups: Sequence[Group]) -> str:
         "<h1>mcit report</h1>",
         f'<p class="muted">{len(runs)} finished run(s) in {len(groups)} group(s); mcit {_e(__version__)}</p>',
         "<h2>Comparison</h2>", _comparison_html(groups),
-        f"<figure>{comparison.svg()}</figure>" if comparison else "",
+        f"<figure>{comparison.svg()}</figure>" if comparison else "", _types_html(groups),
         f"<nav>{nav}</nav>", *sections, "</body></html>",
     ]) + "\n"
 
