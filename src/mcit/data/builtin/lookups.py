@@ -7,7 +7,8 @@ volume, the way InstructBLIP's held-in datasets practise VQA. The questions are 
 stream's tasks word them ("What shape is the red object?" as `vqa` asks, "Which shape is red?" as
 `choice` asks, "Locate the red object." as `ground` asks): the tiny model does not carry a lookup
 learned under one wording ("Tell me the shape of the red object.") over to another within a
-stream task's budget (docs/benchmark.md measures both). The answers are sentences ("The red
+stream task's budget (docs/benchmark.md measures both). The shared questions are the task
+modules' own templates, so the two cannot drift apart. The answers are sentences ("The red
 object is a circle."), or for lettered options the mix's own layout, so a stream task still
 has to learn its answer format from its own data and scores nothing zero-shot. Only words
 already in the tiny tokenizer's vocabulary are used, so the tokenizer and the random model it
@@ -21,6 +22,7 @@ import random
 from mcit.data.builtin.scene import (COLORS, PLURALS, POSITIONS, RELATIONS, SHAPES, Shape, format_box,
                                      random_scene, relation_holds, render_scene)
 from mcit.data.builtin.spec import Sample
+from mcit.data.builtin.tasks import attributes, choice, counting, grounding
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 #: What every lookup question ends with: the answer is a sentence, not the stream's short answer.
@@ -49,7 +51,8 @@ def color_of_shape(rng: random.Random) -> Sample:
     shape = rng.choice([o.shape for o in objects]) if rng.random() < 0.8 else rng.choice(SHAPES)
     found = [o for o in objects if o.shape == shape]
     answer = f"The {shape} is {found[0].color}." if found else f"There is no {shape} in the image."
-    return Sample(render_scene(objects), f"What color is the {shape}? {IN_A_SENTENCE}", (answer,), _facts(objects))
+    question = attributes.COLOR_OF_SHAPE.format(shape=shape)
+    return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
 def shape_of_color(rng: random.Random) -> Sample:
@@ -59,7 +62,7 @@ def shape_of_color(rng: random.Random) -> Sample:
     color = rng.choice([o.color for o in objects]) if rng.random() < 0.8 else rng.choice(list(COLORS))
     found = [o for o in objects if o.color == color]
     answer = f"The {color} object is a {found[0].shape}." if found else f"There is no {color} object in the image."
-    question = rng.choice((f"What shape is the {color} object?", f"Which shape is {color}?"))
+    question = rng.choice((attributes.SHAPE_OF_COLOR, choice.WHICH_SHAPE_IS)).format(color=color)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
@@ -72,8 +75,8 @@ def cell_contents(rng: random.Random) -> Sample:
     position = POSITIONS[cell]
     answer = (f"The {position} cell shows a {cells[cell].name}." if cell in cells
               else f"There is no object in the {position} cell.")
-    question = rng.choice((f"Which shape is in the {position} cell?",
-                           f"Which color is the shape in the {position} cell?"))
+    asked = rng.choice(("Which shape is in the {position} cell?", attributes.COLOR_IN_CELL))
+    question = asked.format(position=position)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
@@ -82,7 +85,7 @@ def position_of_object(rng: random.Random) -> Sample:
     as `choice` asks for a position."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
-    return Sample(render_scene(objects), f"Where is the {target.name}? {IN_A_SENTENCE}",
+    return Sample(render_scene(objects), f"{choice.WHERE_IS.format(name=target.name)} {IN_A_SENTENCE}",
                   (f"The {target.name} is at the {target.position}.",), _facts(objects))
 
 
@@ -97,7 +100,7 @@ def relation_check(rng: random.Random) -> Sample:
     else:
         true = [r for r in RELATIONS if relation_holds(r, a, b)]
         answer = f"no, the {a.name} is {' and '.join(true)} the {b.name}."
-    instruction = f"Is the {a.name} {relation} the {b.name}? {IN_A_SENTENCE}"
+    instruction = f"{attributes.RELATION.format(a=a.name, relation=relation, b=b.name)} {IN_A_SENTENCE}"
     return Sample(render_scene(objects), instruction, (answer,), _facts(objects))
 
 
@@ -114,7 +117,7 @@ def count_lookup(rng: random.Random) -> Sample:
         key = rng.choice([o.shape for o in objects] + list(SHAPES))
         n = sum(o.shape == key for o in objects)
         noun = key if n == 1 else PLURALS[key]
-        question = f"How many {PLURALS[key]} are there?"
+        question = counting.HOW_MANY_OF_SHAPE.format(shapes=PLURALS[key])
     elif kind == 1:
         key = rng.choice([o.color for o in objects] + list(COLORS))
         n = sum(o.color == key for o in objects)
@@ -124,11 +127,11 @@ def count_lookup(rng: random.Random) -> Sample:
         if kind == 2:
             key = rng.choice([o.color for o in objects] + list(COLORS))
             n = sum(o.color != key for o in objects)
-            question = f"Subtract all {key} objects. How many objects are left?"
+            question = counting.LEFT_AFTER_COLOR.format(color=key)
         else:
             key = rng.choice([o.shape for o in objects])
             n = sum(o.shape != key for o in objects)
-            question = f"Subtract all {PLURALS[key]}. How many objects are left?"
+            question = counting.LEFT_AFTER_SHAPE.format(shapes=PLURALS[key])
         noun, left = ("object" if n == 1 else "objects"), " left"
     answer = f"I see {'no' if n == 0 else n} {noun}{left}."
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
@@ -156,7 +159,7 @@ def box_of_object(rng: random.Random) -> Sample:
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
     name = rng.choice((target.name, target.shape, f"{target.color} object"))
-    question = rng.choice((f"Give the bounding box of the {name}.", f"Locate the {name}."))
+    question = rng.choice((grounding.BOX_OF, grounding.LOCATE)).format(name=name)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}",
                   (f"The {name} is at {format_box(target.box)}.",), _facts(objects))
 

@@ -11,6 +11,11 @@ from mcit.data.builtin.spec import Sample, TaskSpec
 SYNONYMS = {"purple": "violet", "white": "grey", "diamond": "rhombus"}
 #: The kinds of question, by the index `make` draws: the question types a score is split by.
 KINDS = ("colour of a shape", "shape of a colour", "colour at a position", "relation yes/no")
+#: The questions of the kinds, worded once: the instruction mix asks them too (`mcit.data.builtin.lookups`).
+COLOR_OF_SHAPE = "What color is the {shape}?"
+SHAPE_OF_COLOR = "What shape is the {color} object?"
+COLOR_IN_CELL = "Which color is the shape in the {position} cell?"
+RELATION = "Is the {a} {relation} the {b}?"
 
 
 def _references(answer: str, rng: random.Random) -> tuple[str, ...]:
@@ -24,15 +29,16 @@ def make(rng: random.Random) -> Sample:
     kind = rng.randrange(4)
     target = rng.choice(objects)
     if kind == 0:
-        question, answer = f"What color is the {target.shape}?", target.color
+        question, answer = COLOR_OF_SHAPE.format(shape=target.shape), target.color
     elif kind == 1:
-        question, answer = f"What shape is the {target.color} object?", target.shape
+        question, answer = SHAPE_OF_COLOR.format(color=target.color), target.shape
     elif kind == 2:
-        question, answer = f"Which color is the shape in the {target.position} cell?", target.color
+        question, answer = COLOR_IN_CELL.format(position=target.position), target.color
     else:
         a, b = rng.sample(objects, 2)
         relation = rng.choice(RELATIONS)
-        question, answer = f"Is the {a.name} {relation} the {b.name}?", "yes" if relation_holds(relation, a, b) else "no"
+        question = RELATION.format(a=a.name, relation=relation, b=b.name)
+        answer = "yes" if relation_holds(relation, a, b) else "no"
     return Sample(render_scene(objects), question, _references(answer, rng), {"objects": objects, "kind": kind},
                   question_type=KINDS[kind])
 

@@ -19,17 +19,20 @@ LETTERS = "ABCD"
 #: The kinds of question, by the index `make` draws.
 KINDS = ("shape of a colour", "colour of a shape", "position of an object", "number of objects")
 COUNT_POOL = ["1", "2", "3", "4", "5"]
+#: Two questions worded once: the instruction mix asks them too (`mcit.data.builtin.lookups`).
+WHICH_SHAPE_IS = "Which shape is {color}?"
+WHERE_IS = "Where is the {name}?"
 
 
 def question(kind: int, target: Shape, objects: list[Shape]) -> tuple[str, str, list[str]]:
     """Question `kind` about `target` in the scene: the question, its answer, and the pool of answers
     of that kind (every shape, colour, position or count) that options are drawn from."""
     if kind == 0:
-        return f"Which shape is {target.color}?", target.shape, list(SHAPES)
+        return WHICH_SHAPE_IS.format(color=target.color), target.shape, list(SHAPES)
     if kind == 1:
         return f"What is the color of the {target.shape}?", target.color, list(COLORS)
     if kind == 2:
-        return f"Where is the {target.name}?", target.position, list(POSITIONS)
+        return WHERE_IS.format(name=target.name), target.position, list(POSITIONS)
     return "How many objects are in the picture?", str(len(objects)), list(COUNT_POOL)
 
 

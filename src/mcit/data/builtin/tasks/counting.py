@@ -9,6 +9,11 @@ from mcit.data.builtin.spec import Sample, TaskSpec
 
 #: The kinds of question, by the index `make` draws: the question types a score is split by.
 KINDS = ("all objects", "objects of a shape", "left after a colour", "left after a shape")
+#: The questions of the kinds, worded once: the instruction mix asks them too (`lookups.count_lookup`).
+HOW_MANY_OBJECTS = "How many objects are there?"
+HOW_MANY_OF_SHAPE = "How many {shapes} are there?"
+LEFT_AFTER_COLOR = "Subtract all {color} objects. How many objects are left?"
+LEFT_AFTER_SHAPE = "Subtract all {shapes}. How many objects are left?"
 
 
 def make(rng: random.Random) -> Sample:
@@ -16,18 +21,18 @@ def make(rng: random.Random) -> Sample:
     objects = random_scene(rng, rng.randint(1, 6), unique=False)
     kind = rng.randrange(4)
     if kind == 0:
-        question, answer = "How many objects are there?", len(objects)
+        question, answer = HOW_MANY_OBJECTS, len(objects)
     elif kind == 1:
         shape = rng.choice([o.shape for o in objects] + list(SHAPES))
-        question = f"How many {PLURALS[shape]} are there?"
+        question = HOW_MANY_OF_SHAPE.format(shapes=PLURALS[shape])
         answer = sum(o.shape == shape for o in objects)
     elif kind == 2:
         color = rng.choice([o.color for o in objects] + list(COLORS))
-        question = f"Subtract all {color} objects. How many objects are left?"
+        question = LEFT_AFTER_COLOR.format(color=color)
         answer = sum(o.color != color for o in objects)
     else:
         shape = rng.choice([o.shape for o in objects])
-        question = f"Subtract all {PLURALS[shape]}. How many objects are left?"
+        question = LEFT_AFTER_SHAPE.format(shapes=PLURALS[shape])
         answer = sum(o.shape != shape for o in objects)
     return Sample(render_scene(objects), question, (str(answer),), {"objects": objects, "kind": kind},
                   question_type=KINDS[kind])

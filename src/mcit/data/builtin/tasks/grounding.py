@@ -7,10 +7,10 @@ import random
 from mcit.data.builtin.scene import format_box, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
-INSTRUCTIONS = (
-    "Give the bounding box of the {name}.",
-    "Locate the {name}. Answer with a box [x1, y1, x2, y2].",
-)
+#: The two requests, worded once: the instruction mix makes them too (`lookups.box_of_object`).
+BOX_OF = "Give the bounding box of the {name}."
+LOCATE = "Locate the {name}."
+INSTRUCTIONS = (BOX_OF, LOCATE + " Answer with a box [x1, y1, x2, y2].")
 #: The ways the object is named: the question types a score is split by.
 KINDS = ("by colour and shape", "by shape", "by colour")
 
