@@ -89,14 +89,16 @@ def _text(rows: list[TypeRow]) -> str:
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
     lines = []
     for index, line in enumerate(table):
-        lines.append("  ".join(v.rjust(w) if i >= 6 else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths))).rstrip())
+        cells = (v.rjust(w) if i >= 6 else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths)))
+        lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines) + f"\n\n{FOOTNOTE}\n"
 
 
 def _markdown(rows: list[TypeRow]) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---:" if i >= 6 else "---" for i in range(len(HEADERS))) + "|"]
+    rule = "|".join("---:" if i >= 6 else "---" for i in range(len(HEADERS)))
+    lines = ["| " + " | ".join(HEADERS) + " |", f"|{rule}|"]
     lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + f"\n\n{FOOTNOTE}\n"
 
