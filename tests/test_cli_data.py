@@ -51,6 +51,7 @@ def test_show_prints_samples_and_writes_a_contact_sheet(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "grounding" in out and out.count("→ [") == 4
+    assert sum(f"] ({kind}) " in out for kind in ("by colour and shape", "by shape", "by colour")) >= 1
     with Image.open(sheet) as image:
         assert image.width > 0 and image.height > 0
 

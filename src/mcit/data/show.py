@@ -50,7 +50,8 @@ def show_task(task_name: str, benchmark: str, images: str | None, n: int, split:
     records = (task.test if split == "test" else task.train)[: max(1, n)]
     print(f"{task.name} ({task.metric}; {len(task.train)} train / {len(task.test)} test records)")
     for record in records:
-        print(f"\n[{record.id}] {record.image}")
+        kind = f" ({record.question_type})" if record.question_type else ""
+        print(f"\n[{record.id}]{kind} {record.image}")
         print("  " + record.instruction.replace("\n", "\n  "))
         extra = f" (+{len(record.answers) - 1} more references)" if len(record.answers) > 1 else ""
         print(f"  → {record.target}{extra}")
