@@ -41,4 +41,6 @@ def test_both_recipes_build_loadable_models(tmp_path):
         assert (folder / "model.safetensors").stat().st_size < 8_000_000  # half precision, a few MB
         model = load_model(ModelConfig(name=str(folder)))
         assert model.network.config.model_type == "llava"
+        # the tests run with HF_HUB_OFFLINE=1; the saved tokenizer must not pin its users offline
+        assert "local_files_only" not in json.loads((folder / "tokenizer_config.json").read_text())
     assert not list(tmp_path.glob("*.tmp*"))  # nothing half-written left beside the models

@@ -106,6 +106,9 @@ def save_tiny(model, processor, folder: str | Path, dtype: str = "float32") -> P
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # A tokenizer keeps the keyword arguments it was loaded with and saves them as its settings;
+    # how this process reached the hub (HF_HUB_OFFLINE=1 loads with local_files_only) is not one.
+    processor.tokenizer.init_kwargs.pop("local_files_only", None)
     if dtype != "float32":
         model = model.to(getattr(torch, dtype))
     model.save_pretrained(folder, safe_serialization=True)
