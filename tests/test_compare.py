@@ -104,6 +104,17 @@ def test_parents_are_searched_in_the_order_given_and_runs_counted_once(runs, tmp
     assert _group(groups, "seqft").seeds == [0, 1, 2]
 
 
+def test_a_folder_of_links_to_runs_is_searched_and_a_loop_ends(runs, tmp_path):
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    (chosen / "a").symlink_to(runs / "seqft-seed0", target_is_directory=True)
+    (chosen / "b").symlink_to(runs / "seqft-seed2", target_is_directory=True)
+    (chosen / "loop").symlink_to(chosen, target_is_directory=True)
+    groups = compare([chosen])
+    assert [g.method for g in groups] == ["seqft"]
+    assert _group(groups, "seqft").seeds == [0, 2]
+
+
 def test_settings_other_than_the_seed_make_separate_groups(tmp_path):
     for lam in (50, 100):
         for seed in (0, 1):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,25 @@ def _load_run(results_file: Path, strict: bool) -> Run | None:
     return Run(results_file.parent, data, config if isinstance(config, dict) else None)
 
 
+def _results_files(folder: Path) -> list[Path]:
+    """Every results.json below `folder`, sorted, following links to folders.
+
+    A folder of links to runs made elsewhere (to compare a chosen set) is searched like a folder
+    of runs; each real folder is entered once, so a link back up the tree ends the walk there.
+    """
+    found: list[Path] = []
+    entered: set[Path] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = Path(root).resolve()
+        if real in entered:
+            dirs[:] = []
+            continue
+        entered.add(real)
+        if "results.json" in files and (Path(root) / "results.json").is_file():
+            found.append(Path(root) / "results.json")
+    return sorted(found)
+
+
 def find_runs(paths: Iterable[str | Path]) -> list[Run]:
     """Finished runs under `paths`, in the order given (folders searched in sorted path order).
 
@@ -169,8 +189,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
         elif (path / "results.json").exists():
             candidates, strict = [path / "results.json"], True
         else:
-            candidates = sorted(p for p in path.rglob("results.json") if p.is_file())
-            strict = False
+            candidates, strict = _results_files(path), False
         found = [run for file in candidates if (run := _load_run(file, strict)) is not None]
         if not found:
             unfinished = (path / "config.yaml").exists() or any(path.rglob("progress.json"))
