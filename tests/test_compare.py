@@ -113,6 +113,12 @@ def test_a_folder_of_links_to_runs_is_searched_and_a_loop_ends(runs, tmp_path):
     groups = compare([chosen])
     assert [g.method for g in groups] == ["seqft"]
     assert _group(groups, "seqft").seeds == [0, 2]
+    waiting = tmp_path / "waiting"
+    waiting.mkdir()
+    (waiting / "u").symlink_to(runs / "unfinished", target_is_directory=True)
+    (runs / "unfinished" / "progress.json").write_text("{}")
+    with pytest.raises(UserError, match="--resume"):
+        compare([waiting])
 
 
 def test_settings_other_than_the_seed_make_separate_groups(tmp_path):

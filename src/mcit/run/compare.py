@@ -148,8 +148,8 @@ def _load_run(results_file: Path, strict: bool) -> Run | None:
     return Run(results_file.parent, data, config if isinstance(config, dict) else None)
 
 
-def _results_files(folder: Path) -> list[Path]:
-    """Every results.json below `folder`, sorted, following links to folders.
+def _files_named(folder: Path, name: str) -> list[Path]:
+    """Every file called `name` below `folder`, sorted, following links to folders.
 
     A folder of links to runs made elsewhere (to compare a chosen set) is searched like a folder
     of runs; each real folder is entered once, so a link back up the tree ends the walk there.
@@ -162,8 +162,8 @@ def _results_files(folder: Path) -> list[Path]:
             dirs[:] = []
             continue
         entered.add(real)
-        if "results.json" in files and (Path(root) / "results.json").is_file():
-            found.append(Path(root) / "results.json")
+        if name in files and (Path(root) / name).is_file():
+            found.append(Path(root) / name)
     return sorted(found)
 
 
@@ -189,10 +189,10 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
         elif (path / "results.json").exists():
             candidates, strict = [path / "results.json"], True
         else:
-            candidates, strict = _results_files(path), False
+            candidates, strict = _files_named(path, "results.json"), False
         found = [run for file in candidates if (run := _load_run(file, strict)) is not None]
         if not found:
-            unfinished = (path / "config.yaml").exists() or any(path.rglob("progress.json"))
+            unfinished = (path / "config.yaml").exists() or bool(_files_named(path, "progress.json"))
             hint = ("; its runs are unfinished: continue them with `mcit run ... --resume`" if unfinished
                     else "; pass a run directory or a folder of runs made with `mcit run`")
             raise UserError(f"{path}: no finished runs (no results.json in it or its subfolders){hint}")
