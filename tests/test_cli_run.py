@@ -179,3 +179,15 @@ def test_unknown_method_is_one_line_without_traceback(capsys):
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "mcit", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("mcit ")
+
+
+@pytest.mark.parametrize("command", [["methods"], ["benchmarks"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(command):
+    """`mcit methods | head`: the pipe closes before mcit writes; no traceback, SIGPIPE's status."""
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen([sys.executable, "-m", "mcit", *command], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    os.close(read_end)  # before the child has finished importing, so its first write finds no reader
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 141
+    assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()

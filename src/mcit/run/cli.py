@@ -301,7 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try, so a reader that went away is met here
+        return code
     except UserError as error:
         if args.debug:
             raise
@@ -310,3 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mcit methods | head`): stop quietly, as other command-line tools do.
+        # Pointing stdout at /dev/null keeps the interpreter's final flush from failing once more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
