@@ -44,7 +44,8 @@ def test_color_and_shape_lookups_name_the_found_object_or_its_absence():
     for sample in _samples(lookups.color_of_shape):
         shape = re.fullmatch(r"What color is the (\w+)\? Answer in a sentence\.", sample.instruction).group(1)
         found = [o for o in sample.facts["objects"] if o.shape == shape]
-        expected = f"The {shape} is {found[0].color}." if found else f"There is no {shape} in the image."
+        expected = (f"{found[0].color}, the {shape} is {found[0].color}." if found
+                    else f"no, there is no {shape} in the image.")
         assert sample.answers == (expected,)
     absent = 0
     for sample in _samples(lookups.shape_of_color):
@@ -53,19 +54,26 @@ def test_color_and_shape_lookups_name_the_found_object_or_its_absence():
         color = color.group(1) or color.group(2)
         found = [o for o in sample.facts["objects"] if o.color == color]
         absent += not found
-        expected = f"The {color} object is a {found[0].shape}." if found else f"There is no {color} object in the image."
+        expected = (f"{found[0].shape}, the {color} object is a {found[0].shape}." if found
+                    else f"no, there is no {color} object in the image.")
         assert sample.answers == (expected,)
     assert 0 < absent < N / 2
 
 
 def test_cell_lookups_name_what_the_cell_holds():
+    asked = set()
     for sample in _samples(lookups.cell_contents):
-        position = re.fullmatch(r"Which (?:shape is in|color is the shape in) the (.+) cell\? Answer in a sentence\.",
-                                sample.instruction).group(1)
+        attribute, position = re.fullmatch(
+            r"Which (shape is in|color is the shape in) the (.+) cell\? Answer in a sentence\.", sample.instruction).groups()
         held = [o for o in sample.facts["objects"] if POSITIONS[o.cell] == position]
-        expected = (f"The {position} cell shows a {held[0].name}." if held
-                    else f"There is no object in the {position} cell.")
+        if held:
+            value = held[0].shape if attribute == "shape is in" else held[0].color
+            expected = f"{value}, the {position} cell shows a {held[0].name}."
+        else:
+            expected = f"no, there is no object in the {position} cell."
         assert sample.answers == (expected,)
+        asked.add(attribute)
+    assert asked == {"shape is in", "color is the shape in"}
 
 
 def test_relation_checks_answer_yes_exactly_when_the_relation_holds():
@@ -101,17 +109,20 @@ def test_count_lookups_count_what_the_stream_asks_for():
             shape = re.fullmatch(r"Subtract all (\w+)s\. How many objects are left\? Answer in a sentence\.",
                                  question).group(1)
             kind, n, noun = "minus shape", sum(o.shape != shape for o in objects), "objects? left"
-        said = re.fullmatch(rf"I see (\w+) {noun}\.", sample.answers[0]).group(1)
-        assert said == ("no" if n == 0 else str(n)), (question, sample.answers)
+        first, said = re.fullmatch(rf"(\d), I see (\w+) {noun}\.", sample.answers[0]).groups()
+        assert first == str(n) and said == ("no" if n == 0 else str(n)), (question, sample.answers)
         kinds.add(kind)
     assert kinds == {"colour", "shape", "minus colour", "minus shape"}
 
 
 def test_position_lookups_name_the_objects_cell():
+    forms = set()
     for sample in _samples(lookups.position_of_object):
-        name = re.fullmatch(r"Where is the (\w+ \w+)\? Answer in a sentence\.", sample.instruction).group(1)
-        (target,) = [o for o in sample.facts["objects"] if o.name == name]
-        assert sample.answers == (f"The {name} is at the {target.position}.",)
+        name = re.fullmatch(r"Where is the (.+)\? Answer in a sentence\.", sample.instruction).group(1)
+        (target,) = [o for o in sample.facts["objects"] if name in (o.name, o.shape, f"{o.color} object")]
+        assert sample.answers == (f"{target.position}, the {name} is at the {target.position}.",)
+        forms.add("colour" if name.endswith(" object") else len(name.split()))
+    assert forms == {1, 2, "colour"}
 
 
 def test_lettered_options_key_the_looked_up_attribute():
@@ -137,7 +148,8 @@ def test_box_lookups_give_the_named_objects_box():
                             sample.instruction).group(1)
         matching = [o for o in sample.facts["objects"] if name in (o.name, o.shape, f"{o.color} object")]
         assert len(matching) == 1
-        assert sample.answers == (f"The {name} is at {format_box(matching[0].box)}.",)
+        box = format_box(matching[0].box)
+        assert sample.answers == (f"{box}, the {name} is at {box}.",)
         forms.add("colour" if name.endswith(" object") else len(name.split()))
     assert forms == {1, 2, "colour"}
 

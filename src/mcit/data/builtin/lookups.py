@@ -8,11 +8,17 @@ stream's tasks word them ("What shape is the red object?" as `vqa` asks, "Which 
 `choice` asks, "Locate the red object." as `ground` asks): the tiny model does not carry a lookup
 learned under one wording ("Tell me the shape of the red object.") over to another within a
 stream task's budget (docs/benchmark.md measures both). The shared questions are the task
-modules' own templates, so the two cannot drift apart. The answers are sentences ("The red
-object is a circle."), or for lettered options the mix's own layout, so a stream task still
-has to learn its answer format from its own data and scores nothing zero-shot. Only words
-already in the tiny tokenizer's vocabulary are used, so the tokenizer and the random model it
-sizes stay the same.
+modules' own templates, so the two cannot drift apart.
+
+The answers put the looked-up value first and then say it in a sentence ("circle, the red
+object is a circle."), or for lettered options use the mix's own layout, so a stream task still
+has to learn its answer format from its own data and scores nothing zero-shot. The value comes
+first because the stream asks for it at the first answer token: a sentence that names the
+object before the value ("The red object is a circle.") lets the model find the object from the
+word it has just written, a route a one-word answer does not have, and a model taught that way
+does not find an object by its colour from the question alone (docs/benchmark.md measures
+both). Only words already in the tiny tokenizer's vocabulary are used, so the tokenizer and the
+random model it sizes stay the same.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ def _facts(objects: list[Shape]) -> dict:
     return {"objects": objects}
 
 
+def value_first(value: object, sentence: str) -> str:
+    """'circle, the red object is a circle.': the looked-up value, then the sentence that says it."""
+    return f"{value}, {sentence}"
+
+
 def lettered_options(rng: random.Random, image, question: str, correct: str, wrong: list[str],
                      objects: list[Shape]) -> Sample:
     """The mix's layout of a lettered question: the correct option and three of `wrong`, shuffled,
@@ -46,22 +57,25 @@ def lettered_options(rng: random.Random, image, question: str, correct: str, wro
 
 
 def color_of_shape(rng: random.Random) -> Sample:
-    """'What color is the circle? Answer in a sentence.' → 'The circle is red.' (or that there is none)."""
+    """'What color is the circle? Answer in a sentence.' → 'red, the circle is red.' (or 'no, there
+    is no circle in the image.')."""
     objects = random_scene(rng, rng.randint(1, 4))
     shape = rng.choice([o.shape for o in objects]) if rng.random() < 0.8 else rng.choice(SHAPES)
     found = [o for o in objects if o.shape == shape]
-    answer = f"The {shape} is {found[0].color}." if found else f"There is no {shape} in the image."
+    answer = (value_first(found[0].color, f"the {shape} is {found[0].color}.") if found
+              else value_first("no", f"there is no {shape} in the image."))
     question = attributes.COLOR_OF_SHAPE.format(shape=shape)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
 def shape_of_color(rng: random.Random) -> Sample:
-    """'What shape is the red object? Answer in a sentence.' → 'The red object is a circle.' (or none),
+    """'What shape is the red object? Answer in a sentence.' → 'circle, the red object is a circle.' (or none),
     also asked as `choice` asks it: 'Which shape is red?'."""
     objects = random_scene(rng, rng.randint(1, 4))
     color = rng.choice([o.color for o in objects]) if rng.random() < 0.8 else rng.choice(list(COLORS))
     found = [o for o in objects if o.color == color]
-    answer = f"The {color} object is a {found[0].shape}." if found else f"There is no {color} object in the image."
+    answer = (value_first(found[0].shape, f"the {color} object is a {found[0].shape}.") if found
+              else value_first("no", f"there is no {color} object in the image."))
     question = rng.choice((attributes.SHAPE_OF_COLOR, choice.WHICH_SHAPE_IS)).format(color=color)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
@@ -73,20 +87,26 @@ def cell_contents(rng: random.Random) -> Sample:
     cells = {o.cell: o for o in objects}
     cell = rng.choice(list(cells)) if rng.random() < 0.8 else rng.randrange(len(POSITIONS))
     position = POSITIONS[cell]
-    answer = (f"The {position} cell shows a {cells[cell].name}." if cell in cells
-              else f"There is no object in the {position} cell.")
     asked = rng.choice(("Which shape is in the {position} cell?", attributes.COLOR_IN_CELL))
     question = asked.format(position=position)
+    if cell in cells:
+        held = cells[cell]
+        value = held.color if asked == attributes.COLOR_IN_CELL else held.shape
+        answer = value_first(value, f"the {position} cell shows a {held.name}.")
+    else:
+        answer = value_first("no", f"there is no object in the {position} cell.")
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
 def position_of_object(rng: random.Random) -> Sample:
-    """'Where is the red circle? Answer in a sentence.' → 'The red circle is at the top left.', asked
-    as `choice` asks for a position."""
+    """'Where is the red object? Answer in a sentence.' → 'top left, the red object is at the top
+    left.', the object named by its colour and shape, its shape or its colour (as `ground` names
+    it), asked as `choice` asks for a position."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
-    return Sample(render_scene(objects), f"{choice.WHERE_IS.format(name=target.name)} {IN_A_SENTENCE}",
-                  (f"The {target.name} is at the {target.position}.",), _facts(objects))
+    name = rng.choice((target.name, target.shape, f"{target.color} object"))
+    return Sample(render_scene(objects), f"{choice.WHERE_IS.format(name=name)} {IN_A_SENTENCE}",
+                  (value_first(target.position, f"the {name} is at the {target.position}."),), _facts(objects))
 
 
 def relation_check(rng: random.Random) -> Sample:
@@ -105,10 +125,10 @@ def relation_check(rng: random.Random) -> Sample:
 
 
 def count_lookup(rng: random.Random) -> Sample:
-    """The counts `count` asks for, worded as it asks them and answered in a sentence with the number
-    in digits: 'How many circles are there?' → 'I see 2 circles.', 'How many red objects are there?',
-    'Subtract all red objects. How many objects are left?' → 'I see 3 objects left.' (shapes and
-    colours may repeat). Digits, not number words: 'five' and 'six' are not words of the tiny
+    """The counts `count` asks for, worded as it asks them and answered with the number, then a
+    sentence, in digits: 'How many circles are there?' → '2, I see 2 circles.', 'How many red
+    objects are there?', 'Subtract all red objects. How many objects are left?' → '3, I see 3
+    objects left.' (shapes and colours may repeat). Digits, not number words: 'five' and 'six' are not words of the tiny
     vocabulary, which must stay as the shipped models were built with it."""
     objects = random_scene(rng, rng.randint(1, 6), unique=False)
     kind = rng.randrange(4)
@@ -133,7 +153,7 @@ def count_lookup(rng: random.Random) -> Sample:
             n = sum(o.shape != key for o in objects)
             question = counting.LEFT_AFTER_SHAPE.format(shapes=PLURALS[key])
         noun, left = ("object" if n == 1 else "objects"), " left"
-    answer = f"I see {'no' if n == 0 else n} {noun}{left}."
+    answer = value_first(n, f"I see {'no' if n == 0 else n} {noun}{left}.")
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}", (answer,), _facts(objects))
 
 
@@ -154,14 +174,16 @@ def option_of_attribute(rng: random.Random) -> Sample:
 
 
 def box_of_object(rng: random.Random) -> Sample:
-    """'Locate the red object. Answer in a sentence.' → 'The red object is at [3, 4, 14, 15].', the
-    object named by its colour and shape, its shape or its colour, asked as `ground` asks it."""
+    """'Locate the red object. Answer in a sentence.' → '[3, 4, 14, 15], the red object is at
+    [3, 4, 14, 15].', the object named by its colour and shape, its shape or its colour, asked as
+    `ground` asks it."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
     name = rng.choice((target.name, target.shape, f"{target.color} object"))
     question = rng.choice((grounding.BOX_OF, grounding.LOCATE)).format(name=name)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}",
-                  (f"The {name} is at {format_box(target.box)}.",), _facts(objects))
+                  (value_first(format_box(target.box), f"the {name} is at {format_box(target.box)}."),),
+                  _facts(objects))
 
 
 #: The lookups and their weights in the instruction mix (see `pretraining.make_instruction`).
