@@ -69,8 +69,8 @@ def color_of_shape(rng: random.Random) -> Sample:
 
 
 def shape_of_color(rng: random.Random) -> Sample:
-    """'What shape is the red object? Answer in a sentence.' → 'circle, the red object is a circle.' (or none),
-    also asked as `choice` asks it: 'Which shape is red?'."""
+    """'What shape is the red object? Answer in a sentence.' → 'circle, the red object is a
+    circle.' (or none), also asked as `choice` asks it: 'Which shape is red?'."""
     objects = random_scene(rng, rng.randint(1, 4))
     color = rng.choice([o.color for o in objects]) if rng.random() < 0.8 else rng.choice(list(COLORS))
     found = [o for o in objects if o.color == color]
@@ -105,8 +105,9 @@ def position_of_object(rng: random.Random) -> Sample:
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
     name = rng.choice((target.name, target.shape, f"{target.color} object"))
-    return Sample(render_scene(objects), f"{choice.WHERE_IS.format(name=name)} {IN_A_SENTENCE}",
-                  (value_first(target.position, f"the {name} is at the {target.position}."),), _facts(objects))
+    answer = value_first(target.position, f"the {name} is at the {target.position}.")
+    return Sample(render_scene(objects), f"{choice.WHERE_IS.format(name=name)} {IN_A_SENTENCE}", (answer,),
+                  _facts(objects))
 
 
 def relation_check(rng: random.Random) -> Sample:
@@ -128,8 +129,8 @@ def count_lookup(rng: random.Random) -> Sample:
     """The counts `count` asks for, worded as it asks them and answered with the number, then a
     sentence, in digits: 'How many circles are there?' → '2, I see 2 circles.', 'How many red
     objects are there?', 'Subtract all red objects. How many objects are left?' → '3, I see 3
-    objects left.' (shapes and colours may repeat). Digits, not number words: 'five' and 'six' are not words of the tiny
-    vocabulary, which must stay as the shipped models were built with it."""
+    objects left.' (shapes and colours may repeat). Digits, not number words: 'five' and 'six'
+    are not words of the tiny vocabulary, which must stay as the shipped models were built with it."""
     objects = random_scene(rng, rng.randint(1, 6), unique=False)
     kind = rng.randrange(4)
     left = ""
@@ -181,9 +182,9 @@ def box_of_object(rng: random.Random) -> Sample:
     target = rng.choice(objects)
     name = rng.choice((target.name, target.shape, f"{target.color} object"))
     question = rng.choice((grounding.BOX_OF, grounding.LOCATE)).format(name=name)
+    box = format_box(target.box)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}",
-                  (value_first(format_box(target.box), f"the {name} is at {format_box(target.box)}."),),
-                  _facts(objects))
+                  (value_first(box, f"the {name} is at {box}."),), _facts(objects))
 
 
 #: The lookups and their weights in the instruction mix (see `pretraining.make_instruction`).
