@@ -104,7 +104,7 @@ def position_of_object(rng: random.Random) -> Sample:
     it), asked as `choice` asks for a position."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
-    name = rng.choice((target.name, target.shape, f"{target.color} object"))
+    name = rng.choice(grounding.names_of(target))
     answer = value_first(target.position, f"the {name} is at the {target.position}.")
     return Sample(render_scene(objects), f"{choice.WHERE_IS.format(name=name)} {IN_A_SENTENCE}", (answer,),
                   _facts(objects))
@@ -180,7 +180,7 @@ def box_of_object(rng: random.Random) -> Sample:
     `ground` asks it."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
-    name = rng.choice((target.name, target.shape, f"{target.color} object"))
+    name = rng.choice(grounding.names_of(target))
     question = rng.choice((grounding.BOX_OF, grounding.LOCATE)).format(name=name)
     box = format_box(target.box)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from mcit.data.builtin.scene import format_box, random_scene, render_scene
+from mcit.data.builtin.scene import Shape, format_box, random_scene, render_scene
 from mcit.data.builtin.spec import Sample, TaskSpec
 
 #: The two requests, worded once: the instruction mix makes them too (`lookups.box_of_object`).
@@ -15,11 +15,16 @@ INSTRUCTIONS = (BOX_OF, LOCATE + " Answer with a box [x1, y1, x2, y2].")
 KINDS = ("by colour and shape", "by shape", "by colour")
 
 
+def names_of(target: Shape) -> tuple[str, str, str]:
+    """The ways a request names `target`, in the order of KINDS: 'red circle', 'circle', 'red object'."""
+    return (target.name, target.shape, f"{target.color} object")
+
+
 def make(rng: random.Random) -> Sample:
     """2–4 distinct objects; the answer is the pixel box of the one named."""
     objects = random_scene(rng, rng.randint(2, 4))
     target = rng.choice(objects)
-    names = (target.name, target.shape, f"{target.color} object")
+    names = names_of(target)
     name = rng.choice(names)
     instruction = rng.choice(INSTRUCTIONS).format(name=name)
     return Sample(render_scene(objects), instruction, (format_box(target.box),), {"objects": objects, "target": target},
