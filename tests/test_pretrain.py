@@ -9,7 +9,9 @@ import torch
 
 from mcit.core.errors import UserError
 from mcit.run.pretrain import RECIPES, pretrain, start_model
-from mcit.run.pretrain_vision import _spread
+from mcit.data.builtin.scene import GRID
+from mcit.data.builtin.vision_targets import vision_example
+from mcit.run.pretrain_vision import DenseHeads, _spread, _targets
 
 
 def test_spread_puts_each_cell_target_on_its_patches():
@@ -20,6 +22,22 @@ def test_spread_puts_each_cell_target_on_its_patches():
     assert patches[0, 0, 2] == 1 and patches[0, 5, 5] == 8 and patches[0, 2, 0] == 3
     letters = _spread(torch.tensor([[4, 5, 6]]), side=6, rows=1, columns=3)
     assert letters[0, :, 0].tolist() == [4] * 6 and letters[0, 3, 5] == 6
+
+
+def test_every_patch_is_taught_its_own_grid_cell():
+    import random
+
+    side = 12
+    examples = [vision_example(random.Random(seed)) for seed in range(2)]
+    cells = _targets(examples, side)["cell"]
+    assert cells.shape == (2, side, side) and torch.equal(cells[0], cells[1])  # the place, not the content
+    step = side // GRID
+    for row in range(GRID):
+        for column in range(GRID):
+            block = cells[0, row * step:(row + 1) * step, column * step:(column + 1) * step]
+            assert (block == row * GRID + column).all()
+    logits = DenseHeads(width=8)(torch.zeros(2, side, side, 8))
+    assert logits["cell"].shape == (2, side, side, GRID * GRID)
 
 
 def test_unknown_recipe_is_refused():

@@ -142,16 +142,18 @@ def test_lettered_options_key_the_looked_up_attribute():
 
 
 def test_box_lookups_give_the_named_objects_box():
-    forms = set()
-    for sample in _samples(lookups.box_of_object):
+    forms = []
+    for sample in _samples(lookups.box_of_object, seed=0) + _samples(lookups.box_of_object, seed=1):
         name = re.fullmatch(r"(?:Give the bounding box of|Locate) the (.+)\. Answer in a sentence\.",
                             sample.instruction).group(1)
         matching = [o for o in sample.facts["objects"] if name in (o.name, o.shape, f"{o.color} object")]
         assert len(matching) == 1
         box = format_box(matching[0].box)
         assert sample.answers == (f"{box}, the {name} is at {box}.",)
-        forms.add("colour" if name.endswith(" object") else len(name.split()))
-    assert forms == {1, 2, "colour"}
+        forms.append("colour" if name.endswith(" object") else len(name.split()))
+    assert set(forms) == {1, 2, "colour"}
+    # named by colour alone half the time, the hardest way to find a box (docs/benchmark.md)
+    assert abs(forms.count("colour") / len(forms) - 0.5) < 0.08
 
 
 def test_lookups_are_about_half_of_the_instruction_mix():

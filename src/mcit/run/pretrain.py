@@ -38,7 +38,7 @@ class Recipe:
 RECIPES = {
     "tiny-base": Recipe(stream="pretrain-base", start="tiny-random", steps=1000, lr=1e-3, batch_size=32,
                         vision_steps=2500),
-    "tiny-instruct": Recipe(stream="pretrain-instruct", start="tiny-base", steps=1500, lr=5e-4, batch_size=32),
+    "tiny-instruct": Recipe(stream="pretrain-instruct", start="tiny-base", steps=3000, lr=5e-4, batch_size=32),
 }
 
 

@@ -1,10 +1,10 @@
 """The first stage of the tiny models' recipe: train the vision encoder with dense targets.
 
 Linear heads read the encoder's patch features pooled over each grid cell (shape and colour),
-each word column (letter) and the whole image (digit); cross-entropy on all of them trains the
-encoder, and the heads are thrown away afterwards. This plays the part CLIP pre-training plays
-for real LLaVA models: the language side later learns to read features that already separate
-what the tasks ask about.
+each word column (letter), the whole image (digit) and the patch's own place (cell);
+cross-entropy on all of them trains the encoder, and the heads are thrown away afterwards. This
+plays the part CLIP pre-training plays for real LLaVA models: the language side later learns to
+read features that already separate what the tasks ask about.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ class DenseHeads(nn.Module):
     the word column it lies in, so each token, not only an average over a cell, carries what is at
     its place. That is what lets the language model find an object by what it is ("the
     triangle") and not only by where it is. The digit is read from the mean over all patches.
+
+    Every patch token also predicts which grid cell it lies in. Without that target the features
+    hold a patch's place only in part (a linear probe reads its grid row 0.41 and its column 0.82
+    of the time), the language model takes the rest from the order of the image tokens, and the
+    boxes `ground` asks for often land in the wrong column; see "Where the box goes wrong" in
+    docs/benchmark.md.
     """
 
     def __init__(self, width: int):
@@ -38,11 +44,13 @@ class DenseHeads(nn.Module):
         self.color = nn.Linear(width, len(COLOR_CLASSES))
         self.letter = nn.Linear(width, len(LETTER_CLASSES))
         self.digit = nn.Linear(width, len(DIGIT_CLASSES))
+        self.cell = nn.Linear(width, GRID * GRID)
 
     def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`patches` [B, side, side, D] -> logits: per patch for shape, colour, letter; per image for digit."""
+        """`patches` [B, side, side, D] -> logits: per patch for shape, colour, letter and cell; per image
+        for digit."""
         return {"shape": self.shape(patches), "color": self.color(patches), "letter": self.letter(patches),
-                "digit": self.digit(patches.mean(dim=(1, 2)))}
+                "digit": self.digit(patches.mean(dim=(1, 2))), "cell": self.cell(patches)}
 
 
 def _spread(targets: torch.Tensor, side: int, rows: int, columns: int) -> torch.Tensor:
@@ -55,7 +63,8 @@ def _targets(examples: list[VisionExample], side: int) -> dict[str, torch.Tensor
     return {"shape": _spread(torch.tensor([e.cell_shapes for e in examples]), side, GRID, GRID),
             "color": _spread(torch.tensor([e.cell_colors for e in examples]), side, GRID, GRID),
             "letter": _spread(torch.tensor([e.letters for e in examples]), side, 1, WORD_LENGTH),
-            "digit": torch.tensor([e.digit for e in examples])}
+            "digit": torch.tensor([e.digit for e in examples]),
+            "cell": _spread(torch.arange(GRID * GRID).repeat(len(examples), 1), side, GRID, GRID)}
 
 
 def _patch_grid(model: VisionLanguageModel, pixel_values: torch.Tensor) -> torch.Tensor:
