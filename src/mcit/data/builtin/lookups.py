@@ -183,8 +183,8 @@ def box_of_object(rng: random.Random) -> Sample:
     stays the weakest kind of `ground` (see docs/benchmark.md)."""
     objects = random_scene(rng, rng.randint(1, 4))
     target = rng.choice(objects)
-    by_colour = grounding.names_of(target)[2]
-    name = rng.choice((*grounding.names_of(target), by_colour))
+    names = grounding.names_of(target)
+    name = rng.choice((*names, names[2]))  # the colour-only name twice: half the draws
     question = rng.choice((grounding.BOX_OF, grounding.LOCATE)).format(name=name)
     box = format_box(target.box)
     return Sample(render_scene(objects), f"{question} {IN_A_SENTENCE}",
