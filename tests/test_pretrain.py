@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import torch
 
 from mcit.core.errors import UserError
-from mcit.run.pretrain import RECIPES, pretrain, start_model
 from mcit.data.builtin.scene import GRID
 from mcit.data.builtin.vision_targets import vision_example
+from mcit.run.pretrain import RECIPES, pretrain, start_model
 from mcit.run.pretrain_vision import DenseHeads, _spread, _targets
 
 
@@ -25,8 +26,6 @@ def test_spread_puts_each_cell_target_on_its_patches():
 
 
 def test_every_patch_is_taught_its_own_grid_cell():
-    import random
-
     side = 12
     examples = [vision_example(random.Random(seed)) for seed in range(2)]
     cells = _targets(examples, side)["cell"]
