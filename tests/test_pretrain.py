@@ -11,7 +11,7 @@ import torch
 from mcit.core.errors import UserError
 from mcit.data.builtin.scene import GRID
 from mcit.data.builtin.vision_targets import vision_example
-from mcit.run.pretrain import RECIPES, pretrain, start_model
+from mcit.run.pretrain import RECIPES, language_stage_config, pretrain, start_model
 from mcit.run.pretrain_vision import DenseHeads, _spread, _targets
 
 
@@ -42,6 +42,17 @@ def test_every_patch_is_taught_its_own_grid_cell():
 def test_unknown_recipe_is_refused():
     with pytest.raises(UserError, match="tiny-base"):
         pretrain("tiny-huge", quiet=True)
+
+
+def test_the_instruction_stage_trains_on_the_recipes_records_and_steps(tmp_path):
+    recipe = RECIPES["tiny-instruct"]
+    config = language_stage_config(recipe, "tiny-base", None, tmp_path).to_dict()
+    assert config["benchmark"]["train_size"] == recipe.train_size == 48000
+    assert config["train"]["max_steps"] == recipe.steps
+    # the caption stage keeps its stream's size; a user's settings win over the recipe's
+    assert language_stage_config(RECIPES["tiny-base"], "x", None, tmp_path).to_dict()["benchmark"]["train_size"] is None
+    quick = language_stage_config(recipe, "tiny-base", 2, tmp_path, ["benchmark.train_size=64"]).to_dict()
+    assert (quick["benchmark"]["train_size"], quick["train"]["max_steps"]) == (64, 2)
 
 
 def test_both_recipes_build_loadable_models(tmp_path):
