@@ -41,7 +41,7 @@ RECIPES = {
     "tiny-base": Recipe(stream="pretrain-base", start="tiny-random", steps=1000, lr=1e-3, batch_size=32,
                         vision_steps=2500),
     # 8000 steps over 48,000 records: with 3000 over 24,000 the start model counts a named shape
-    # or colour beyond one object too seldom for `count` (docs/benchmark.md, "The start models").
+    # or colour beyond one object too seldom for `count` (docs/benchmark.md, "More instruction steps").
     "tiny-instruct": Recipe(stream="pretrain-instruct", start="tiny-base", steps=8000, lr=5e-4, batch_size=32,
                             train_size=48000),
 }
