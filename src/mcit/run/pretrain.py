@@ -118,8 +118,9 @@ def pretrain(name: str, output: str | None = None, steps: int | None = None, qui
         if recipe.vision_steps:
             vision_steps = steps if steps is not None else recipe.vision_steps
             start = _vision_stage(start, recipe, vision_steps, Path(work) / "vision", console)
-        resolved = language_stage_config(recipe, start, steps, Path(work) / "run", overrides)
-        run_dir = RunDirectory(Path(work) / "run")
+        run_folder = Path(work) / "run"
+        resolved = language_stage_config(recipe, start, steps, run_folder, overrides)
+        run_dir = RunDirectory(run_folder)
         run_dir.prepare(resolved.to_dict(), resume=False, overwrite=True)
         _, model = run_stream(resolved, run_dir, resume=False, console=console)
         with atomic_folder(folder) as tmp:  # a killed pretraining never leaves half a model behind
