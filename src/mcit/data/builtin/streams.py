@@ -27,7 +27,7 @@ from mcit.data.builtin.tasks import (attributes, caption, choice, counting, digi
                                      unanswerable)
 
 #: Bump when generators change, so cached folders of older data are not reused.
-GENERATOR_VERSION = 10
+GENERATOR_VERSION = 11
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     choice.SPEC, reading.SPEC, digits.SPEC, attributes.SPEC,
