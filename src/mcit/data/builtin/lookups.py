@@ -133,10 +133,10 @@ def count_lookup(rng: random.Random) -> Sample:
     (shapes and colours may repeat).
 
     Bare, not with the mix's "Answer in a sentence.": a start model taught the counts only with
-    that suffix answered `count`'s own bare questions with a number one time in ten, and the stream
-    did not carry the skill over (see docs/benchmark.md). Digits, not number words: 'five' and
-    'six' are not words of the tiny vocabulary, which must stay as the shipped models were built
-    with it."""
+    that suffix answered `count`'s own bare questions with the right number at most one time in
+    ten, and the stream did not carry the skill over (see docs/benchmark.md). Digits, not number
+    words: 'five' and 'six' are not words of the tiny vocabulary, which must stay as the shipped
+    models were built with it."""
     objects = random_scene(rng, rng.randint(1, 6), unique=False)
     kind = rng.randrange(4)
     if kind == 0:
@@ -154,15 +154,15 @@ def count_lookup(rng: random.Random) -> Sample:
             key = rng.choice([o.color for o in objects] + list(COLORS))
             n = sum(o.color != key for o in objects)
             question = counting.LEFT_AFTER_COLOR.format(color=key)
-            removed_noun = f"{key} object" if len(objects) - n == 1 else f"{key} objects"
+            taken_nouns = (f"{key} object", f"{key} objects")
         else:
             key = rng.choice([o.shape for o in objects])
             n = sum(o.shape != key for o in objects)
             question = counting.LEFT_AFTER_SHAPE.format(shapes=PLURALS[key])
-            removed_noun = key if len(objects) - n == 1 else PLURALS[key]
-        removed = len(objects) - n
+            taken_nouns = (key, PLURALS[key])
+        taken = len(objects) - n
         total = f"{len(objects)} {'object' if len(objects) == 1 else 'objects'}"
-        sentence = f"I see {total} and {'no' if removed == 0 else removed} {removed_noun}, {n} left."
+        sentence = f"I see {total} and {'no' if taken == 0 else taken} {taken_nouns[taken != 1]}, {n} left."
     return Sample(render_scene(objects), question, (value_first(n, sentence),), _facts(objects))
 
 
