@@ -125,6 +125,11 @@ def relation_check(rng: random.Random) -> Sample:
     return Sample(render_scene(objects), instruction, (answer,), _facts(objects))
 
 
+def _how_many(n: int, singular: str, plural: str) -> str:
+    """'no circles', '1 circle', '3 circles': a count said in digits, as the count lookups say it."""
+    return f"{'no' if n == 0 else n} {singular if n == 1 else plural}"
+
+
 def count_lookup(rng: random.Random) -> Sample:
     """The counts `count` asks for, asked bare as `count` asks them and answered with the number,
     then a sentence, in digits: 'How many circles are there?' → '2, I see 2 circles.', 'How many
@@ -142,12 +147,12 @@ def count_lookup(rng: random.Random) -> Sample:
     if kind == 0:
         key = rng.choice([o.shape for o in objects] + list(SHAPES))
         n = sum(o.shape == key for o in objects)
-        sentence = f"I see {'no' if n == 0 else n} {key if n == 1 else PLURALS[key]}."
+        sentence = f"I see {_how_many(n, key, PLURALS[key])}."
         question = counting.HOW_MANY_OF_SHAPE.format(shapes=PLURALS[key])
     elif kind == 1:
         key = rng.choice([o.color for o in objects] + list(COLORS))
         n = sum(o.color == key for o in objects)
-        sentence = f"I see {'no' if n == 0 else n} {key} {'object' if n == 1 else 'objects'}."
+        sentence = f"I see {_how_many(n, f'{key} object', f'{key} objects')}."
         question = f"How many {key} objects are there?"
     else:
         if kind == 2:
@@ -160,9 +165,8 @@ def count_lookup(rng: random.Random) -> Sample:
             n = sum(o.shape != key for o in objects)
             question = counting.LEFT_AFTER_SHAPE.format(shapes=PLURALS[key])
             taken_nouns = (key, PLURALS[key])
-        taken = len(objects) - n
-        total = f"{len(objects)} {'object' if len(objects) == 1 else 'objects'}"
-        sentence = f"I see {total} and {'no' if taken == 0 else taken} {taken_nouns[taken != 1]}, {n} left."
+        total, taken = _how_many(len(objects), "object", "objects"), _how_many(len(objects) - n, *taken_nouns)
+        sentence = f"I see {total} and {taken}, {n} left."
     return Sample(render_scene(objects), question, (value_first(n, sentence),), _facts(objects))
 
 
